@@ -1,12 +1,58 @@
-mod check_dashboards;
+//! `cargo xtask …`: project automation. `main` only parses and dispatches;
+//! each subcommand lives in its own module.
 
-fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("check-dashboards") => check_dashboards::main(&args[1..]),
-        _ => {
-            eprintln!("usage: cargo xtask check-dashboards [--keep] [--skip-install]");
-            std::process::ExitCode::from(2)
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+mod check_dashboards;
+mod migrate;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Prompter project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Database migrations: up | down | status | fresh.
+    Migrate(migrate::Args),
+    /// Benchmarks: `bench storage`.
+    Bench(bench::Args),
+    /// Check the dashboards and alert rules against a live server (see the module docs).
+    #[command(disable_help_flag = true)]
+    CheckDashboards {
+        /// Passed through: [--keep] [--skip-install]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate(args) => migrate::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::CheckDashboards { args } => return check_dashboards::main(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+/// Error type of every subcommand: a message for the operator.
+pub type TaskResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A multi-threaded tokio runtime for a subcommand.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }

@@ -1,0 +1,282 @@
+//! Plain record structs returned and accepted by the repositories.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A stored template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRecord {
+    /// Service-generated id (UUIDv7).
+    pub id: Uuid,
+    /// Owning org (opaque caller id).
+    pub org_id: String,
+    /// Owning workspace (opaque caller id).
+    pub workspace_id: String,
+    /// Display name (not part of the config hash).
+    pub name: String,
+    /// Explicit provider, if one was given.
+    pub provider: Option<String>,
+    /// System instructions as given.
+    pub system_instructions: String,
+    /// User prompt template as given.
+    pub user_prompt_template: String,
+    /// Countries as given (JSON).
+    pub country_set: Value,
+    /// Model id.
+    pub model_id: String,
+    /// Inference parameters as given (JSON).
+    pub inference_params: Value,
+    /// Tools spec as given (JSON).
+    pub tools_spec: Value,
+    /// Response format as given (JSON).
+    pub response_format: Value,
+    /// Grounding profile id.
+    pub grounding_profile_id: Option<String>,
+    /// Grounding snapshot id.
+    pub grounding_snapshot_id: Option<String>,
+    /// Retrieval parameters as given (JSON).
+    pub retrieval_params: Value,
+    /// Hash of `config_canonical_json` (hex, algorithm pinned per deployment).
+    pub config_hash: String,
+    /// The canonical config, byte for byte as hashed.
+    pub config_canonical_json: String,
+    /// Creator (opaque caller id).
+    pub created_by: Option<String>,
+    /// Creation time (UTC, microseconds).
+    pub created_at: DateTime<Utc>,
+    /// Soft-delete time; None while active.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A template to insert: a [`TemplateRecord`] without id, created_at and deleted_at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTemplate {
+    /// Owning org.
+    pub org_id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Display name.
+    pub name: String,
+    /// Explicit provider.
+    pub provider: Option<String>,
+    /// System instructions.
+    pub system_instructions: String,
+    /// User prompt template.
+    pub user_prompt_template: String,
+    /// Countries (JSON).
+    pub country_set: Value,
+    /// Model id.
+    pub model_id: String,
+    /// Inference parameters (JSON).
+    pub inference_params: Value,
+    /// Tools spec (JSON).
+    pub tools_spec: Value,
+    /// Response format (JSON).
+    pub response_format: Value,
+    /// Grounding profile id.
+    pub grounding_profile_id: Option<String>,
+    /// Grounding snapshot id.
+    pub grounding_snapshot_id: Option<String>,
+    /// Retrieval parameters (JSON).
+    pub retrieval_params: Value,
+    /// Config hash (hex).
+    pub config_hash: String,
+    /// Canonical config text, stored verbatim.
+    pub config_canonical_json: String,
+    /// Creator.
+    pub created_by: Option<String>,
+}
+
+/// Which templates a listing returns (intersected with the caller's [`crate::Scope`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateFilter {
+    /// Only this org.
+    pub org_id: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
+    /// Also soft-deleted templates.
+    pub include_deleted: bool,
+}
+
+/// A provider build seen for a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Service-generated id.
+    pub id: Uuid,
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// Provider name.
+    pub provider: String,
+    /// Provider version key (what the wire says the build is).
+    pub provider_version_key: String,
+    /// Model id.
+    pub model_id: String,
+    /// When a fingerprint was first captured for this key.
+    pub fingerprint_captured_at: Option<DateTime<Utc>>,
+    /// Earliest sighting.
+    pub first_seen_at: DateTime<Utc>,
+    /// Latest sighting (never moves backward).
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A sighting of a provider version key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVersion {
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// Provider name.
+    pub provider: String,
+    /// Provider version key.
+    pub provider_version_key: String,
+    /// Model id.
+    pub model_id: String,
+    /// When it was seen.
+    pub seen_at: DateTime<Utc>,
+    /// Set when the sighting carried a fingerprint.
+    pub fingerprint_captured_at: Option<DateTime<Utc>>,
+    /// When the sighting is a drift, also enqueue a webhook outbox row.
+    pub enqueue_webhook: bool,
+}
+
+/// Outcome of [`crate::Store::upsert_version`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionUpsert {
+    /// The version row after the upsert.
+    pub version: VersionRecord,
+    /// True when this call created the row.
+    pub inserted: bool,
+    /// The drift event this call recorded, if the key was new and another
+    /// key was already known for the same (template, provider, model).
+    pub drift: Option<DriftRecord>,
+}
+
+/// A version drift event: a template's (provider, model) moved to a new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    /// Event id.
+    pub id: Uuid,
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// Provider name.
+    pub provider: String,
+    /// Model id.
+    pub model_id: String,
+    /// The key seen before (the most recently seen other key).
+    pub previous_key: String,
+    /// The new key.
+    pub new_key: String,
+    /// When the new key was first seen.
+    pub detected_at: DateTime<Utc>,
+}
+
+impl DriftRecord {
+    /// The JSON body of the drift webhook (also stored in the outbox).
+    pub fn webhook_payload(&self) -> Value {
+        serde_json::json!({
+            "type": "version.drift",
+            "event_id": self.id,
+            "org_id": self.org_id,
+            "workspace_id": self.workspace_id,
+            "template_id": self.template_id,
+            "provider": self.provider,
+            "model_id": self.model_id,
+            "previous_key": self.previous_key,
+            "new_key": self.new_key,
+            "detected_at": self.detected_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        })
+    }
+}
+
+/// Filter of drift listings (intersected with the caller's scope).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftFilter {
+    /// Only this org.
+    pub org_id: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
+    /// Only this template.
+    pub template_id: Option<Uuid>,
+    /// Only events detected at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// Service-generated id.
+    pub id: Uuid,
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// The version row the run was recorded against.
+    pub version_id: Option<Uuid>,
+    /// Provider version key of the run.
+    pub provider_version_key: String,
+    /// Provider fingerprint, when present.
+    pub system_fingerprint: Option<String>,
+    /// Country of the run.
+    pub country: Option<String>,
+    /// Full request (JSON).
+    pub request: Value,
+    /// Full provider response (JSON).
+    pub response: Value,
+    /// Analysis config (JSON).
+    pub analysis_config: Value,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A run to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewResult {
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// The version row.
+    pub version_id: Option<Uuid>,
+    /// Provider version key.
+    pub provider_version_key: String,
+    /// Provider fingerprint.
+    pub system_fingerprint: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Full request.
+    pub request: Value,
+    /// Full response.
+    pub response: Value,
+    /// Analysis config.
+    pub analysis_config: Value,
+}
+
+/// Filter of result listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultFilter {
+    /// Only results recorded against this version.
+    pub version_id: Option<Uuid>,
+    /// Only this country.
+    pub country: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub until: Option<DateTime<Utc>>,
+}

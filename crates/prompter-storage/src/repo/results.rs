@@ -1,0 +1,131 @@
+//! Results: insert, get, list with filters.
+
+use crate::entity::prompt_results::{Column as C, Entity as Results};
+use crate::sql::{self, Row};
+use crate::{NewResult, Page, PageRequest, ResultFilter, ResultRecord, Scope, StorageError, Store};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::Iterable;
+use uuid::Uuid;
+
+const TABLE: &str = "prompt_results";
+
+pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, workspace_id, \
+    template_id, version_id, provider_version_key, system_fingerprint, country, request, \
+    response, analysis_config, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
+    Ok(ResultRecord {
+        id: r.uuid("id")?,
+        org_id: r.text("org_id")?,
+        workspace_id: r.text("workspace_id")?,
+        template_id: r.uuid("template_id")?,
+        version_id: r.uuid_opt("version_id")?,
+        provider_version_key: r.text("provider_version_key")?,
+        system_fingerprint: r.text_opt("system_fingerprint")?,
+        country: r.text_opt("country")?,
+        request: r.json("request")?,
+        response: r.json("response")?,
+        analysis_config: r.json("analysis_config")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+impl Store {
+    /// The statement and the record it stores.
+    pub(crate) fn result_insert(&self, r: NewResult) -> (sea_orm::Statement, ResultRecord) {
+        let b = self.backend;
+        let rec = ResultRecord {
+            id: Uuid::now_v7(),
+            org_id: r.org_id,
+            workspace_id: r.workspace_id,
+            template_id: r.template_id,
+            version_id: r.version_id,
+            provider_version_key: r.provider_version_key,
+            system_fingerprint: r.system_fingerprint,
+            country: r.country,
+            request: r.request,
+            response: r.response,
+            analysis_config: r.analysis_config,
+            created_at: sql::now(),
+        };
+        let values = vec![
+            b.uuid(rec.id),
+            sql::text(&rec.org_id),
+            sql::text(&rec.workspace_id),
+            b.uuid(rec.template_id),
+            b.uuid_opt(rec.version_id),
+            sql::text(&rec.provider_version_key),
+            sql::text_opt(rec.system_fingerprint.as_deref()),
+            sql::text_opt(rec.country.as_deref()),
+            b.json(&rec.request),
+            b.json(&rec.response),
+            b.json(&rec.analysis_config),
+            b.ts(rec.created_at),
+        ];
+        (self.stmt(INSERT_SQL, values), rec)
+    }
+
+    /// Stores a run with its full request and response; counts
+    /// `prompter_prompt_results_insert_total`. An unknown template or
+    /// version is `NotFound`.
+    pub async fn insert_result(&self, r: NewResult) -> Result<ResultRecord, StorageError> {
+        let (stmt, rec) = self.result_insert(r);
+        self.w_exec(stmt).await.map_err(|e| e.into_storage(TABLE))?;
+        metrics::counter!("prompter_prompt_results_insert_total").increment(1);
+        Ok(rec)
+    }
+
+    /// A result by id; `NotFound` if absent or outside `scope`.
+    pub async fn get_result(&self, scope: &Scope, id: Uuid) -> Result<ResultRecord, StorageError> {
+        let q = Query::select()
+            .columns(C::iter())
+            .from(Results)
+            .and_where(Expr::col(C::Id).eq(self.backend.uuid(id)))
+            .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
+            .to_owned();
+        let row = self
+            .q_one(self.build(&q))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        match row {
+            Some(r) => decode(&self.row(&r)),
+            None => Err(StorageError::NotFound),
+        }
+    }
+
+    /// Results of a template, newest first (keyset on created_at, id),
+    /// filtered by version, country and time range (`since` inclusive,
+    /// `until` exclusive).
+    pub async fn list_results(
+        &self,
+        scope: &Scope,
+        template_id: Uuid,
+        filter: &ResultFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ResultRecord>, StorageError> {
+        let b = self.backend;
+        let mut q = Query::select()
+            .columns(C::iter())
+            .from(Results)
+            .and_where(Expr::col(C::TemplateId).eq(b.uuid(template_id)))
+            .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
+            .to_owned();
+        if let Some(v) = filter.version_id {
+            q.and_where(Expr::col(C::VersionId).eq(b.uuid(v)));
+        }
+        if let Some(c) = &filter.country {
+            q.and_where(Expr::col(C::Country).eq(c.as_str()));
+        }
+        if let Some(t) = filter.since {
+            q.and_where(Expr::col(C::CreatedAt).gte(b.ts(t)));
+        }
+        if let Some(t) = filter.until {
+            q.and_where(Expr::col(C::CreatedAt).lt(b.ts(t)));
+        }
+        self.list_keyset(q, C::CreatedAt, C::Id, page, TABLE, decode, |r| {
+            (r.created_at, r.id)
+        })
+        .await
+    }
+}

@@ -1,0 +1,246 @@
+//! Templates: insert (dedup by the partial unique index), find, get, list,
+//! soft delete, restore.
+
+use crate::entity::prompt_templates::{Column as C, Entity as Templates};
+use crate::error::count_unique_violation;
+use crate::sql::{self, Row};
+use crate::{
+    NewTemplate, Page, PageRequest, Scope, StorageError, Store, TemplateFilter, TemplateRecord,
+};
+use sea_orm::sea_query::{Condition, Expr, Query};
+use sea_orm::Iterable;
+use uuid::Uuid;
+
+const TABLE: &str = "prompt_templates";
+
+/// One statement; the partial unique index decides (no read-then-write).
+const INSERT_SQL: &str = "INSERT INTO prompt_templates (id, org_id, workspace_id, name, provider, \
+    system_instructions, user_prompt_template, country_set, model_id, inference_params, \
+    tools_spec, response_format, grounding_profile_id, grounding_snapshot_id, retrieval_params, \
+    config_hash, config_canonical_json, created_by, created_at, deleted_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL) \
+    ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL DO NOTHING \
+    RETURNING id";
+
+pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
+    Ok(TemplateRecord {
+        id: r.uuid("id")?,
+        org_id: r.text("org_id")?,
+        workspace_id: r.text("workspace_id")?,
+        name: r.text("name")?,
+        provider: r.text_opt("provider")?,
+        system_instructions: r.text("system_instructions")?,
+        user_prompt_template: r.text("user_prompt_template")?,
+        country_set: r.json("country_set")?,
+        model_id: r.text("model_id")?,
+        inference_params: r.json("inference_params")?,
+        tools_spec: r.json("tools_spec")?,
+        response_format: r.json("response_format")?,
+        grounding_profile_id: r.text_opt("grounding_profile_id")?,
+        grounding_snapshot_id: r.text_opt("grounding_snapshot_id")?,
+        retrieval_params: r.json("retrieval_params")?,
+        config_hash: r.text("config_hash")?,
+        config_canonical_json: r.text("config_canonical_json")?,
+        created_by: r.text_opt("created_by")?,
+        created_at: r.ts("created_at")?,
+        deleted_at: r.ts_opt("deleted_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a template. The partial unique index
+    /// `ux_tpl_org_ws_confighash_active` decides: a second active template
+    /// with the same (org, workspace, config_hash) is `Conflict` carrying the
+    /// active twin's id, and counts `prompter_db_unique_violation_total{table="prompt_templates"}`.
+    pub async fn insert_template(&self, t: NewTemplate) -> Result<TemplateRecord, StorageError> {
+        let b = self.backend;
+        let id = Uuid::now_v7();
+        let created_at = sql::now();
+        let values = vec![
+            b.uuid(id),
+            sql::text(&t.org_id),
+            sql::text(&t.workspace_id),
+            sql::text(&t.name),
+            sql::text_opt(t.provider.as_deref()),
+            sql::text(&t.system_instructions),
+            sql::text(&t.user_prompt_template),
+            b.json(&t.country_set),
+            sql::text(&t.model_id),
+            b.json(&t.inference_params),
+            b.json(&t.tools_spec),
+            b.json(&t.response_format),
+            sql::text_opt(t.grounding_profile_id.as_deref()),
+            sql::text_opt(t.grounding_snapshot_id.as_deref()),
+            b.json(&t.retrieval_params),
+            sql::text(&t.config_hash),
+            sql::text(&t.config_canonical_json),
+            sql::text_opt(t.created_by.as_deref()),
+            b.ts(created_at),
+        ];
+        let inserted = self
+            .w_one(self.stmt(INSERT_SQL, values))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        if inserted.is_none() {
+            count_unique_violation(TABLE);
+            let twin = self
+                .find_active_by_hash(&t.org_id, &t.workspace_id, &t.config_hash)
+                .await?;
+            return Err(StorageError::Conflict {
+                existing_template_id: twin.map(|t| t.id),
+            });
+        }
+        Ok(TemplateRecord {
+            id,
+            org_id: t.org_id,
+            workspace_id: t.workspace_id,
+            name: t.name,
+            provider: t.provider,
+            system_instructions: t.system_instructions,
+            user_prompt_template: t.user_prompt_template,
+            country_set: t.country_set,
+            model_id: t.model_id,
+            inference_params: t.inference_params,
+            tools_spec: t.tools_spec,
+            response_format: t.response_format,
+            grounding_profile_id: t.grounding_profile_id,
+            grounding_snapshot_id: t.grounding_snapshot_id,
+            retrieval_params: t.retrieval_params,
+            config_hash: t.config_hash,
+            config_canonical_json: t.config_canonical_json,
+            created_by: t.created_by,
+            created_at,
+            deleted_at: None,
+        })
+    }
+
+    /// The active template of (org, workspace) with this config hash.
+    pub async fn find_active_by_hash(
+        &self,
+        org_id: &str,
+        workspace_id: &str,
+        config_hash: &str,
+    ) -> Result<Option<TemplateRecord>, StorageError> {
+        let q = Query::select()
+            .columns(C::iter())
+            .from(Templates)
+            .and_where(Expr::col(C::OrgId).eq(org_id))
+            .and_where(Expr::col(C::WorkspaceId).eq(workspace_id))
+            .and_where(Expr::col(C::ConfigHash).eq(config_hash))
+            .and_where(Expr::col(C::DeletedAt).is_null())
+            .to_owned();
+        let row = self
+            .q_one(self.build(&q))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        row.map(|r| decode(&self.row(&r))).transpose()
+    }
+
+    /// A template by id, deleted or not; `NotFound` if absent or outside `scope`.
+    pub async fn get_template(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+    ) -> Result<TemplateRecord, StorageError> {
+        let q = Query::select()
+            .columns(C::iter())
+            .from(Templates)
+            .and_where(Expr::col(C::Id).eq(self.backend.uuid(id)))
+            .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
+            .to_owned();
+        let row = self
+            .q_one(self.build(&q))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        match row {
+            Some(r) => decode(&self.row(&r)),
+            None => Err(StorageError::NotFound),
+        }
+    }
+
+    /// Templates newest first (keyset on created_at, id); active only unless
+    /// `filter.include_deleted`.
+    pub async fn list_templates(
+        &self,
+        scope: &Scope,
+        filter: &TemplateFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TemplateRecord>, StorageError> {
+        let mut cond = Condition::all().add(scope.cond(C::OrgId, C::WorkspaceId));
+        if let Some(o) = &filter.org_id {
+            cond = cond.add(Expr::col(C::OrgId).eq(o.as_str()));
+        }
+        if let Some(w) = &filter.workspace_id {
+            cond = cond.add(Expr::col(C::WorkspaceId).eq(w.as_str()));
+        }
+        if !filter.include_deleted {
+            cond = cond.add(Expr::col(C::DeletedAt).is_null());
+        }
+        let q = Query::select()
+            .columns(C::iter())
+            .from(Templates)
+            .cond_where(cond)
+            .to_owned();
+        self.list_keyset(q, C::CreatedAt, C::Id, page, TABLE, decode, |t| {
+            (t.created_at, t.id)
+        })
+        .await
+    }
+
+    /// Soft-deletes a template, freeing its config hash for a new template.
+    /// `NotFound` if absent, outside `scope`, or already deleted.
+    pub async fn soft_delete_template(&self, scope: &Scope, id: Uuid) -> Result<(), StorageError> {
+        let b = self.backend;
+        let q = Query::update()
+            .table(Templates)
+            .value(C::DeletedAt, b.ts(sql::now()))
+            .and_where(Expr::col(C::Id).eq(b.uuid(id)))
+            .and_where(Expr::col(C::DeletedAt).is_null())
+            .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
+            .to_owned();
+        let n = self
+            .w_exec(b.db().build(&q))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        if n == 0 {
+            return Err(StorageError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Restores a soft-deleted template (an active one is returned as is).
+    /// `Conflict { existing_template_id }` if an active twin with the same
+    /// config exists by now (decided by the unique index); `NotFound` if
+    /// absent or outside `scope`.
+    pub async fn restore_template(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+    ) -> Result<TemplateRecord, StorageError> {
+        let b = self.backend;
+        let q = Query::update()
+            .table(Templates)
+            .value(C::DeletedAt, b.ts_opt(None))
+            .and_where(Expr::col(C::Id).eq(b.uuid(id)))
+            .and_where(Expr::col(C::DeletedAt).is_not_null())
+            .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
+            .returning(Query::returning().columns(C::iter()))
+            .to_owned();
+        match self.w_one(b.db().build(&q)).await {
+            Ok(Some(row)) => decode(&self.row(&row)),
+            // absent, outside scope, or already active
+            Ok(None) => self.get_template(scope, id).await,
+            Err(e) if e.is_unique() => {
+                count_unique_violation(TABLE);
+                let me = self.get_template(scope, id).await?;
+                let twin = self
+                    .find_active_by_hash(&me.org_id, &me.workspace_id, &me.config_hash)
+                    .await?;
+                Err(StorageError::Conflict {
+                    existing_template_id: twin.map(|t| t.id),
+                })
+            }
+            Err(e) => Err(e.into_storage(TABLE)),
+        }
+    }
+}
