@@ -18,13 +18,35 @@
 //! `std::net::TcpStream` (loopback only), so no HTTP dependency is needed.
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The server instances: name and extra `serve` flags.
+const INSTANCES: &[(&str, &[&str])] = &[
+    ("main", &[]),
+    ("newbuild", &["--stub-build", "check2"]),
+    (
+        "failing",
+        &[
+            "--stub-failure-rate",
+            "1",
+            "--stub-failure-kind",
+            "upstream",
+        ],
+    ),
+];
+
+/// A running server instance.
+struct Instance {
+    addr: String,
+    /// Killed when the instance is dropped.
+    _process: Proc,
+}
 
 /// Values the server's global labels get, substituted for `$service`/`$env`.
 const SERVICE: &str = "prompter";
@@ -170,35 +192,49 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     let db_url = format!("sqlite://{}/x.db?mode=rwc", tmp.path.display());
     migrate(&bin, &db_url, &tmp.path)?;
-    let app_port = free_port()?;
-    let app = format!("127.0.0.1:{app_port}");
-    let mut server = Proc::spawn(
-        "prompter",
-        Command::new(&bin)
-            .arg("serve")
-            .args(["--bind", &app])
-            .args(["--database-url", &db_url])
-            .args(["--provider", "stub"])
-            .args(["--metrics-service", SERVICE])
-            .args(["--metrics-env", ENV])
-            .env_remove("PROMPTER_REDIS_URL")
-            .env_remove("PROMPTER_PROBE_DISABLED")
-            .env("RUST_LOG", "info"),
-        &tmp.path.join("prompter.log"),
-    )?;
-    wait_http_ok(
-        &mut server,
-        &app,
-        &["/healthz", "/api/prompt-templates/health"],
-        90,
-    )?;
-    println!("  prompter serving on {app}");
+    // Three instances on one database, like a scaled-out deployment without
+    // Redis: `main` takes the ordinary traffic, `newbuild` serves a new stub
+    // build (its probes see new version keys: drift), `failing` has a
+    // provider that fails every call (probe failures, provider errors, 5xx).
+    let mut servers: Vec<Instance> = Vec::new();
+    for (name, extra) in INSTANCES {
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut process = Proc::spawn(
+            name,
+            Command::new(&bin)
+                .arg("serve")
+                .args(["--bind", &addr])
+                .args(["--database-url", &db_url])
+                .args(["--provider", "stub"])
+                .args(["--metrics-service", SERVICE])
+                .args(["--metrics-env", ENV])
+                .args(*extra)
+                .env_remove("PROMPTER_REDIS_URL")
+                .env_remove("PROMPTER_PROBE_DISABLED")
+                .env_remove("PROMPTER_STUB_BUILD")
+                .env("RUST_LOG", "info"),
+            &tmp.path.join(format!("prompter-{name}.log")),
+        )?;
+        wait_http_ok(
+            &mut process,
+            &addr,
+            &["/healthz", "/api/prompt-templates/health"],
+            90,
+        )?;
+        println!("  {name} serving on {addr} {extra:?}");
+        servers.push(Instance {
+            addr,
+            _process: process,
+        });
+    }
+    let targets: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
 
     section("start prometheus");
     let prom_port = free_port()?;
     let prom = format!("127.0.0.1:{prom_port}");
     let prom_cfg = tmp.path.join("prometheus.yml");
-    std::fs::write(&prom_cfg, prometheus_config(&app, &rules_path))
+    std::fs::write(&prom_cfg, prometheus_config(&targets, &rules_path))
         .map_err(|e| format!("writing {}: {e}", prom_cfg.display()))?;
     let mut prometheus = Proc::spawn(
         "prometheus",
@@ -214,13 +250,17 @@ fn run(opts: &Options) -> Result<(), String> {
         &tmp.path.join("prometheus.log"),
     )?;
     wait_http_ok(&mut prometheus, &prom, &["/-/ready"], 60)?;
-    println!("  prometheus on {prom}, scraping {app} every 1s");
+    println!("  prometheus on {prom}, scraping {targets:?} every 1s");
     // One scrape of the fresh server before any traffic.
     let scrapes_fresh = wait_scrapes(&mut prometheus, &prom, 1, 30)?;
     println!("  {scrapes_fresh} scrape(s) of the fresh server");
 
     section("traffic");
-    failures.extend(drive_traffic(&app)?);
+    failures.extend(drive_traffic(
+        &servers[0].addr,
+        &servers[1].addr,
+        &servers[2].addr,
+    )?);
 
     // Two more scrapes after the traffic, so every rate has data.
     let scrapes = wait_scrapes(&mut prometheus, &prom, scrapes_fresh + 2, 30)?;
@@ -265,6 +305,14 @@ fn run(opts: &Options) -> Result<(), String> {
             rules_path.display()
         ));
     }
+    // Alerts are evaluated with the recording rules they use inlined, so the
+    // result does not depend on whether the 30 s recording group has run
+    // since the traffic.
+    let recorded: Vec<(String, String)> = rules
+        .iter()
+        .filter(|r| r.kind == "recording")
+        .map(|r| (r.name.clone(), r.query.clone()))
+        .collect();
     for r in &rules {
         if r.health != "ok" {
             println!(
@@ -277,7 +325,10 @@ fn run(opts: &Options) -> Result<(), String> {
             ));
         }
         let (label, expr) = if r.kind == "alerting" {
-            (format!("[alert {}]", r.name), boolify(&r.query))
+            (
+                format!("[alert {}]", r.name),
+                boolify(&inline_recorded(&r.query, &recorded)),
+            )
         } else {
             (format!("[record {}]", r.name), r.query.clone())
         };
@@ -285,7 +336,10 @@ fn run(opts: &Options) -> Result<(), String> {
     }
 
     section("mapping table series exported by the server");
-    let exported = exported_series(&fetch_ok(&app, "/metrics")?);
+    let mut exported = BTreeSet::new();
+    for srv in &servers {
+        exported.extend(exported_series(&fetch_ok(&srv.addr, "/metrics")?));
+    }
     let first_event = first_event_series(&ops_doc);
     for s in &mapping.prometheus {
         let base = histogram_base(s);
@@ -304,7 +358,7 @@ fn run(opts: &Options) -> Result<(), String> {
     }
 
     drop(prometheus);
-    drop(server);
+    drop(servers);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -321,34 +375,62 @@ fn run(opts: &Options) -> Result<(), String> {
 
 // ---------------------------------------------------------------- traffic
 
+/// What a call must answer.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Status(u16),
+    /// Any 5xx: the failing instance's provider errors surface as 502/503/504.
+    ServerError,
+}
+
+impl Expect {
+    fn matches(self, status: u16) -> bool {
+        match self {
+            Expect::Status(s) => s == status,
+            Expect::ServerError => (500..600).contains(&status),
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Status(s) => write!(f, "{s}"),
+            Expect::ServerError => f.write_str("5xx"),
+        }
+    }
+}
+
 /// One HTTP call of the traffic script.
 #[derive(Debug)]
 struct Call {
-    what: String,
+    what: &'static str,
     method: &'static str,
     path: String,
-    body: Option<Value>,
-    raw_body: Option<&'static str>,
-    expect: u16,
+    body: Option<Vec<u8>>,
+    expect: Expect,
 }
 
 impl Call {
-    fn new(what: &str, method: &'static str, path: impl Into<String>, expect: u16) -> Self {
+    fn new(what: &'static str, method: &'static str, path: impl Into<String>, expect: u16) -> Self {
         Call {
-            what: what.to_string(),
+            what,
             method,
             path: path.into(),
             body: None,
-            raw_body: None,
-            expect,
+            expect: Expect::Status(expect),
         }
     }
     fn json(mut self, body: Value) -> Self {
-        self.body = Some(body);
+        self.body = Some(body.to_string().into_bytes());
         self
     }
-    fn raw(mut self, body: &'static str) -> Self {
-        self.raw_body = Some(body);
+    fn raw(mut self, body: &str) -> Self {
+        self.body = Some(body.as_bytes().to_vec());
+        self
+    }
+    fn server_error(mut self) -> Self {
+        self.expect = Expect::ServerError;
         self
     }
 }
@@ -357,8 +439,9 @@ const ORG: &str = "org-check";
 const WS: &str = "ws-check";
 const PREFIX: &str = "/api/prompt-templates";
 
-/// Models whose templates the traffic creates: one per provider, the Azure
-/// one without fingerprint (its runs get their key from the version row).
+/// Models whose templates the traffic creates: one per provider rule. The
+/// Azure runs carry no fingerprint and take their key from the version row;
+/// the last model matches no provider (key `unknown`).
 const MODELS: [&str; 5] = [
     "gpt-4o",
     "gemini-1.5-pro",
@@ -380,67 +463,90 @@ fn template_body(model: &str) -> Value {
     })
 }
 
-/// Sends the traffic; returns the calls whose status differed from the
-/// expected one (as failures of the check: the dashboards are only proven
-/// if the routes really answered what the panels count).
-fn drive_traffic(app: &str) -> Result<Vec<String>, String> {
-    let mut failures = Vec::new();
-    let mut send = |c: Call| -> Result<Value, String> {
-        let body = match (&c.body, c.raw_body) {
-            (Some(v), _) => v.to_string().into_bytes(),
-            (None, Some(r)) => r.as_bytes().to_vec(),
-            (None, None) => Vec::new(),
-        };
-        let ct = (!body.is_empty()).then_some("application/json");
-        let resp = http(app, c.method, &c.path, ct, &body)?;
-        let mark = if resp.status == c.expect {
-            "ok  "
-        } else {
-            "FAIL"
-        };
-        println!(
-            "  {mark} {} {:<4} {:<58} -> {} (expected {})",
-            c.what_pad(),
-            c.method,
-            c.path,
-            resp.status,
-            c.expect
-        );
-        if resp.status != c.expect {
-            let snippet: String = resp.body.chars().take(300).collect();
-            failures.push(format!(
-                "traffic {}: {} {} answered {} (expected {}): {snippet}",
-                c.what, c.method, c.path, resp.status, c.expect
-            ));
-        }
-        Ok(serde_json::from_str(&resp.body).unwrap_or(Value::Null))
-    };
+fn ensure_body() -> Value {
+    json!({"org_id": ORG, "workspace_id": WS})
+}
 
+fn run_body(country: &str) -> Value {
+    json!({
+        "rendered_prompt": format!("What do people in {country} think of Acme?"),
+        "brand_name": "Acme",
+        "country": country,
+    })
+}
+
+/// Sends `call` to `addr`, prints it, records a failure when the status is
+/// not the expected one, and returns the parsed JSON body (or null).
+fn send(addr: &str, c: Call, failures: &mut Vec<String>) -> Result<Value, String> {
+    let body = c.body.unwrap_or_default();
+    let ct = (!body.is_empty()).then_some("application/json");
+    let resp = http(addr, c.method, &c.path, ct, &body)?;
+    let ok = c.expect.matches(resp.status);
+    println!(
+        "  {} {:<14} {:<4} {:<58} -> {} (expected {})",
+        if ok { "ok  " } else { "FAIL" },
+        c.what,
+        c.method,
+        c.path,
+        resp.status,
+        c.expect
+    );
+    if !ok {
+        let snippet: String = resp.body.chars().take(300).collect();
+        failures.push(format!(
+            "traffic {}: {} {} on {addr} answered {} (expected {}): {snippet}",
+            c.what, c.method, c.path, resp.status, c.expect
+        ));
+    }
+    Ok(serde_json::from_str(&resp.body).unwrap_or(Value::Null))
+}
+
+/// Drives every route on `main`, drift on `newbuild`, provider failures on
+/// `failing`. Returns the calls whose status differed from the expected one
+/// (failures of the check: the panels are only proven if the routes really
+/// answered what they count).
+fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String>, String> {
+    let mut failures = Vec::new();
+    let f = &mut failures;
+
+    println!("  -- main: every route");
     for p in [
         "/healthz",
         "/readyz",
         "/version",
         "/api/prompt-templates/health",
     ] {
-        send(Call::new("ops", "GET", p, 200))?;
+        send(main, Call::new("ops", "GET", p, 200), f)?;
     }
-
-    let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+    let mut ids: Vec<String> = Vec::new();
     for m in MODELS {
-        let v = send(Call::new("create", "POST", PREFIX, 201).json(template_body(m)))?;
+        let v = send(
+            main,
+            Call::new("create", "POST", PREFIX, 201).json(template_body(m)),
+            f,
+        )?;
         if let Some(id) = v.get("id").and_then(Value::as_str) {
-            ids.insert(m, id.to_string());
+            ids.push(id.to_string());
         }
     }
-    // The same config again: dedup -> 409 (and a unique violation counted).
-    send(Call::new("duplicate", "POST", PREFIX, 409).json(template_body("gpt-4o")))?;
-    // Whitespace and country order variants hash the same: also 409.
+    // The same config again: dedup -> 409 (and a unique violation counted);
+    // whitespace and country-order variants hash the same: also 409.
+    send(
+        main,
+        Call::new("duplicate", "POST", PREFIX, 409).json(template_body("gpt-4o")),
+        f,
+    )?;
     let mut variant = template_body("gpt-4o");
     variant["user_prompt_template"] =
         json!("  What do people in {{country}}   think of {{brand}}?  ");
-    variant["country_set"] = json!(["de", "US", "GB"]);
-    send(Call::new("dup variant", "POST", PREFIX, 409).json(variant))?;
+    variant["country_set"] = json!(["de", "US", "GB", "us"]);
     send(
+        main,
+        Call::new("dup variant", "POST", PREFIX, 409).json(variant),
+        f,
+    )?;
+    send(
+        main,
         Call::new(
             "check-dup",
             "POST",
@@ -448,80 +554,110 @@ fn drive_traffic(app: &str) -> Result<Vec<String>, String> {
             200,
         )
         .json(template_body("gpt-4o")),
+        f,
     )?;
-    // Malformed bodies: 422 (validation) for a wrong type, and for broken JSON.
+    // Bad bodies: a wrong type and broken JSON are 422 (V7's FastAPI shape).
     send(
+        main,
         Call::new("bad body", "POST", PREFIX, 422).json(json!({"org_id": ORG, "workspace_id": 5})),
+        f,
     )?;
-    send(Call::new("bad json", "POST", PREFIX, 422).raw("{\"org_id\": "))?;
-
+    send(
+        main,
+        Call::new("bad json", "POST", PREFIX, 422).raw("{\"org_id\": "),
+        f,
+    )?;
     let unknown = "00000000-0000-4000-8000-000000000000";
     send(
+        main,
         Call::new(
             "unknown id",
             "POST",
             format!("{PREFIX}/{unknown}/ensure-version"),
             404,
         )
-        .json(json!({"org_id": ORG, "workspace_id": WS})),
+        .json(ensure_body()),
+        f,
     )?;
     send(
+        main,
         Call::new("unknown id", "POST", format!("{PREFIX}/{unknown}/run"), 404)
-            .json(json!({"rendered_prompt": "hello"})),
+            .json(run_body("US")),
+        f,
     )?;
-
     // ensure-version twice per template: a probe, then a guard reuse.
-    for round in 0..2 {
-        for m in MODELS {
-            let Some(id) = ids.get(m) else { continue };
+    for what in ["ensure", "ensure again"] {
+        for id in &ids {
             send(
-                Call::new(
-                    if round == 0 { "ensure" } else { "ensure again" },
-                    "POST",
-                    format!("{PREFIX}/{id}/ensure-version"),
-                    200,
-                )
-                .json(json!({"org_id": ORG, "workspace_id": WS})),
+                main,
+                Call::new(what, "POST", format!("{PREFIX}/{id}/ensure-version"), 200)
+                    .json(ensure_body()),
+                f,
             )?;
         }
     }
-    // Runs: every template, twice for the same country (the second is an
-    // idempotent replay), and once for another country.
-    for (i, country) in ["US", "US", "DE"].into_iter().enumerate() {
-        for m in MODELS {
-            let Some(id) = ids.get(m) else { continue };
+    // Runs: every template for US twice (the second is an idempotent
+    // replay), then DE.
+    for (what, country) in [("run", "US"), ("run replay", "US"), ("run", "DE")] {
+        for id in &ids {
             send(
-                Call::new(
-                    if i == 1 { "run replay" } else { "run" },
-                    "POST",
-                    format!("{PREFIX}/{id}/run"),
-                    200,
-                )
-                .json(json!({
-                    "rendered_prompt": format!("What do people in {country} think of Acme?"),
-                    "brand_name": "Acme",
-                    "country": country,
-                    "org_id": ORG,
-                    "workspace_id": WS,
-                })),
+                main,
+                Call::new(what, "POST", format!("{PREFIX}/{id}/run"), 200).json(run_body(country)),
+                f,
             )?;
         }
     }
-    // A route that does not exist and a wrong method (counted with their status).
-    send(Call::new(
-        "no route",
-        "GET",
-        "/api/prompt-templates-nope",
-        404,
-    ))?;
-    send(Call::new("metrics", "GET", "/metrics", 200))?;
-    Ok(failures)
-}
+    send(
+        main,
+        Call::new("no route", "GET", "/api/prompt-templates-nope", 404),
+        f,
+    )?;
+    send(main, Call::new("wrong method", "GET", PREFIX, 405), f)?;
+    send(main, Call::new("metrics", "GET", "/metrics", 200), f)?;
 
-impl Call {
-    fn what_pad(&self) -> String {
-        format!("{:<12}", self.what)
+    println!("  -- newbuild: the provider serves a new build (drift)");
+    for id in &ids {
+        send(
+            newbuild,
+            Call::new(
+                "ensure (drift)",
+                "POST",
+                format!("{PREFIX}/{id}/ensure-version"),
+                200,
+            )
+            .json(ensure_body()),
+            f,
+        )?;
+        send(
+            newbuild,
+            Call::new("run", "POST", format!("{PREFIX}/{id}/run"), 200).json(run_body("FR")),
+            f,
+        )?;
     }
+
+    println!("  -- failing: every provider call fails (probe failures, provider errors, 5xx)");
+    for id in &ids {
+        send(
+            failing,
+            Call::new(
+                "ensure (fails)",
+                "POST",
+                format!("{PREFIX}/{id}/ensure-version"),
+                0,
+            )
+            .json(ensure_body())
+            .server_error(),
+            f,
+        )?;
+        send(
+            failing,
+            Call::new("run (fails)", "POST", format!("{PREFIX}/{id}/run"), 0)
+                .json(run_body("IT"))
+                .server_error(),
+            f,
+        )?;
+    }
+    Ok(failures)
 }
 
 // ------------------------------------------------------------- evaluation
@@ -615,7 +751,8 @@ fn wait_scrapes(p: &mut Proc, prom: &str, at_least: usize, secs: u64) -> Result<
     let mut last;
     loop {
         p.check_alive()?;
-        match scalar(prom, "sum(count_over_time(up{job=\"prompter\"}[1h]))") {
+        // Scrapes of the least-scraped target.
+        match scalar(prom, "min(count_over_time(up{job=\"prompter\"}[1h]))") {
             Ok(n) if n as usize >= at_least => {
                 // The target must be up, not merely scraped.
                 let up = scalar(prom, "min(up{job=\"prompter\"})").unwrap_or(0.0);
@@ -723,6 +860,46 @@ fn regex_escape(s: &str) -> String {
         }
         out.push(c);
     }
+    out
+}
+
+/// Replaces every use of a recording rule's name in `expr` by its
+/// parenthesised expression.
+pub(crate) fn inline_recorded(expr: &str, recorded: &[(String, String)]) -> String {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut out = String::with_capacity(expr.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        match recorded.iter().find(|(name, _)| name == token) {
+            Some((_, q)) => {
+                out.push('(');
+                out.push_str(q.trim());
+                out.push(')');
+            }
+            None => out.push_str(token),
+        }
+        token.clear();
+    };
+    let mut quote: Option<char> = None;
+    for c in expr.chars() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if is_name(c) {
+            token.push(c);
+            continue;
+        }
+        flush(&mut token, &mut out);
+        if c == '"' || c == '\'' || c == '`' {
+            quote = Some(c);
+        }
+        out.push(c);
+    }
+    flush(&mut token, &mut out);
     out
 }
 
@@ -1138,15 +1315,16 @@ fn migrate(bin: &Path, db_url: &str, tmp: &Path) -> Result<(), String> {
     }
 }
 
-fn prometheus_config(app: &str, rules: &Path) -> String {
+fn prometheus_config(targets: &[String], rules: &Path) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
     format!(
         "# written by cargo xtask check-dashboards\n\
          global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          rule_files:\n  - {rules:?}\n\
          scrape_configs:\n  - job_name: prompter\n    metrics_path: /metrics\n    \
-         static_configs:\n      - targets: [{app:?}]\n",
+         static_configs:\n      - targets: [{targets}]\n",
         rules = rules.display().to_string(),
-        app = app,
+        targets = targets.join(", "),
     )
 }
 
@@ -1412,6 +1590,19 @@ mod tests {
             "label_replace(a, \"x\", \">\", \"y\", \"\")"
         );
         assert_eq!(boolify("a > boolean"), "a > bool boolean");
+    }
+
+    #[test]
+    fn recording_rules_are_inlined_by_name() {
+        let rec = vec![
+            ("p:a:rate5m".to_string(), "sum(rate(a[5m]))".to_string()),
+            ("p:b".to_string(), "b".to_string()),
+        ];
+        assert_eq!(
+            inline_recorded("p:a:rate5m >= 1 and on (x) p:b * 3 > p:a:rate5mx", &rec),
+            "(sum(rate(a[5m]))) >= 1 and on (x) (b) * 3 > p:a:rate5mx"
+        );
+        assert_eq!(inline_recorded("x{l=\"p:b\"}", &rec), "x{l=\"p:b\"}");
     }
 
     #[test]
