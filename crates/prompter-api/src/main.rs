@@ -1,1 +1,80 @@
-fn main() {}
+//! `prompter`: the Prompter server and its command-line tools.
+
+use clap::{Parser, Subcommand};
+use prompter_api::cli::migrate::MigrateArgs;
+use prompter_api::{telemetry, Application, ServeArgs};
+use std::process::ExitCode;
+
+/// Prompter: deduplicated, provider-versioned LLM prompt templates.
+#[derive(Debug, Parser)]
+#[command(name = "prompter", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `serve` flags, accepted without the subcommand too.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Canonicalise and hash create-template bodies: JSON Lines on stdin, one answer line each on stdout.
+    Hash,
+    /// Database migrations.
+    Migrate(MigrateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Hash) => match prompter_api::cli::hash::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("prompter hash: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Migrate(args)) => runtime().block_on(async {
+            match prompter_api::cli::migrate::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prompter migrate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    telemetry::init_logging(args.log_format);
+    runtime().block_on(async move {
+        let app = match Application::build(args).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!(error = %e, "prompter refused to start");
+                eprintln!("prompter: refusing to start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("prompter: server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

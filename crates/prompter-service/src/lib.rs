@@ -1,1 +1,114 @@
-//! placeholder
+//! Prompter's use cases, free of HTTP: create and check-duplicate templates,
+//! ensure the provider version behind a template, run a prompt and store its
+//! full request and response, and read history.
+//!
+//! [`Prompter`] is built once per process (pools, provider registry and the
+//! probe guard live inside it) and cloned cheaply into every request handler.
+//! All storage goes through [`prompter_storage::Store`], whose queries are
+//! tenant-scoped by [`Scope`]; all model calls go through the
+//! [`prompter_providers::ModelProvider`] trait objects of the registry.
+
+pub mod diff;
+pub mod error;
+pub mod guard;
+pub mod metrics_catalog;
+mod runs;
+mod templates;
+mod versions;
+
+pub use error::{ServiceError, ServiceResult};
+pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};
+pub use prompter_storage::Scope;
+pub use runs::{RunOutcome, RunRequest};
+pub use versions::EnsureRequest;
+
+use prompter_domain::{HashAlgorithm, Limits, ValidationMode};
+use prompter_providers::ProviderRegistry;
+use prompter_storage::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Service settings (the API binary fills them from flags and env).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Hash algorithm pinned for this deployment.
+    pub hash_algorithm: HashAlgorithm,
+    /// `v7` (drop-in) or `strict` validation of create bodies.
+    pub validation: ValidationMode,
+    /// Parser limits applied to every body.
+    pub limits: Limits,
+    /// Probe window length (default one hour, V7's bucket).
+    pub probe_ttl: Duration,
+    /// Kill switch: never probe; answer ensure-version from the latest known version.
+    pub probe_disabled: bool,
+    /// How long a caller waits for another caller's in-flight probe.
+    pub probe_wait_timeout: Duration,
+    /// Whether drift events are queued for webhook delivery.
+    pub webhook_enabled: bool,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            hash_algorithm: HashAlgorithm::Blake3,
+            validation: ValidationMode::V7,
+            limits: Limits::default(),
+            probe_ttl: Duration::from_secs(3600),
+            probe_disabled: false,
+            probe_wait_timeout: Duration::from_secs(30),
+            webhook_enabled: false,
+        }
+    }
+}
+
+/// The use cases, with everything they need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Prompter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    providers: ProviderRegistry,
+    guard: ProbeGuard,
+    window: ProbeWindow,
+    cfg: ServiceConfig,
+}
+
+impl Prompter {
+    /// Wires the use cases. `redis` enables the cross-instance probe guard.
+    pub fn new(
+        store: Store,
+        providers: ProviderRegistry,
+        redis: Option<RedisGuard>,
+        cfg: ServiceConfig,
+    ) -> Self {
+        let guard = ProbeGuard::new(redis, cfg.probe_wait_timeout);
+        let window = ProbeWindow::new(cfg.probe_ttl);
+        Prompter {
+            inner: Arc::new(Inner {
+                store,
+                providers,
+                guard,
+                window,
+                cfg,
+            }),
+        }
+    }
+
+    /// The store (for health checks and history reads).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.cfg
+    }
+
+    /// The Redis side of the probe guard, if configured.
+    pub fn redis(&self) -> Option<&RedisGuard> {
+        self.inner.guard.redis()
+    }
+}

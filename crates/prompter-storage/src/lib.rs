@@ -51,6 +51,7 @@ mod page;
 mod records;
 mod repo;
 mod sql;
+mod stats;
 mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

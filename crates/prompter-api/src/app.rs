@@ -1,0 +1,232 @@
+//! Building and running the HTTP server.
+//!
+//! [`Application::build`] does all start-up work (database, migrations, hash
+//! algorithm pin, providers, Redis, metrics) and binds the listener, so tests
+//! can start a real server on port 0 and read the port back.
+
+use crate::body::BodyConfig;
+use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
+use crate::state::AppState;
+use crate::{middleware, routes, telemetry};
+use actix_web::{dev::Server, web, App, HttpServer};
+use prompter_domain::{HashAlgorithm, ValidationMode};
+use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
+use prompter_service::{Prompter, RedisGuard, ServiceConfig};
+use prompter_storage::{Backend, PoolConfig, Store};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the server refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(String),
+    /// PostgreSQL has pending migrations and `--migrate` was not given.
+    #[error("the database has {0} pending migration(s): {1}; run `prompter migrate up` (or start with --migrate)")]
+    PendingMigrations(usize, String),
+    /// The requested hash algorithm differs from the pinned one.
+    #[error("{0}")]
+    HashAlgorithm(String),
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, configured server that has not started serving yet.
+pub struct Application {
+    port: u16,
+    server: Server,
+    prompter: Prompter,
+    stub: Option<Arc<StubProvider>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// Opens the store, applies or checks migrations, and pins the hash algorithm.
+pub async fn open_store(args: &ServeArgs) -> Result<(Store, HashAlgorithm), StartupError> {
+    let url = args.database_url();
+    let mut pool = PoolConfig::default();
+    if let Some(n) = args.db_max_connections {
+        pool.max_connections = n;
+    }
+    let store = Store::connect(&url, &pool)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    if !pending.is_empty() {
+        if store.backend() == Backend::Postgres && !args.migrate {
+            return Err(StartupError::PendingMigrations(pending.len(), pending.join(", ")));
+        }
+        let applied = store
+            .migrate_up()
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        tracing::info!(?applied, "applied migrations");
+    }
+    let pinned = store
+        .pin_hash_algorithm(args.hash_algorithm.as_deref())
+        .await
+        .map_err(|e| StartupError::HashAlgorithm(e.to_string()))?;
+    let alg: HashAlgorithm = pinned
+        .parse()
+        .map_err(|_| StartupError::HashAlgorithm(format!("unknown pinned algorithm {pinned}")))?;
+    Ok((store, alg))
+}
+
+fn providers(args: &ServeArgs) -> (ProviderRegistry, Option<Arc<StubProvider>>) {
+    match args.provider {
+        ProviderMode::Stub => {
+            let cfg = StubConfig {
+                latency: Duration::from_millis(args.stub_latency_ms),
+                jitter: Duration::from_millis(args.stub_jitter_ms),
+                failure_rate: args.stub_failure_rate.clamp(0.0, 1.0),
+                failure_kind: match args.stub_failure_kind {
+                    StubFailureArg::Timeout => StubFailure::Timeout,
+                    StubFailureArg::RateLimited => StubFailure::RateLimited,
+                    StubFailureArg::Upstream => StubFailure::Upstream5xx,
+                },
+                build_tag: args.stub_build.clone().filter(|t| !t.is_empty()),
+            };
+            let (registry, stub) = ProviderRegistry::stub(cfg);
+            (registry, Some(stub))
+        }
+        ProviderMode::Live => (ProviderRegistry::live_from_env(HttpConfig::default()), None),
+    }
+}
+
+impl Application {
+    /// Does all start-up work and binds the listener (not yet serving).
+    pub async fn build(args: ServeArgs) -> Result<Self, StartupError> {
+        let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
+        let validation: ValidationMode = args
+            .validation
+            .parse()
+            .map_err(|_| StartupError::Config(format!("unknown validation mode {}", args.validation)))?;
+        let (store, hash_algorithm) = open_store(&args).await?;
+        let backend_name = match store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        };
+        let redis = match &args.redis_url {
+            Some(url) if !url.is_empty() => {
+                let r = RedisGuard::connect(url).map_err(StartupError::Config)?;
+                if !r.ping().await {
+                    tracing::warn!("redis is not reachable yet; the probe guard works in-process until it is");
+                }
+                Some(r)
+            }
+            _ => None,
+        };
+        let (registry, stub) = providers(&args);
+        let cfg = ServiceConfig {
+            hash_algorithm,
+            validation,
+            probe_ttl: Duration::from_secs(args.probe_ttl_secs.max(1)),
+            probe_disabled: args.probe_disabled,
+            ..ServiceConfig::default()
+        };
+        let body = BodyConfig {
+            max_bytes: args.max_body_bytes,
+            limits: cfg.limits.clone(),
+        };
+        let prompter = Prompter::new(store, registry, redis.clone(), cfg);
+        let mut background = Vec::new();
+        if let Some(r) = &redis {
+            background.push(r.spawn_pinger(Duration::from_secs(1)));
+        }
+        let upkeep = handle.clone();
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        }));
+        let state = web::Data::new(AppState {
+            prompter: prompter.clone(),
+            body,
+            metrics: handle,
+            backend_name,
+        });
+        let listener = TcpListener::bind(args.bind).map_err(|source| StartupError::Bind {
+            addr: args.bind.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let max_body = args.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::JsonConfig::default().limit(max_body))
+                .wrap(actix_web::middleware::from_fn(middleware::observe))
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(args.shutdown_timeout_secs)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: args.bind.to_string(),
+            source,
+        })?;
+        if let Some(w) = args.workers {
+            server = server.workers(w.max(1));
+        }
+        tracing::info!(port, config = %args.redacted_summary(), "prompter listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            prompter,
+            stub,
+            background,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The use cases (for tests and embedding).
+    pub fn prompter(&self) -> &Prompter {
+        &self.prompter
+    }
+
+    /// The stub provider, when the server runs on it (tests read its probe counter).
+    pub fn stub(&self) -> Option<Arc<StubProvider>> {
+        self.stub.clone()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or a handle's stop), finishing in-flight
+    /// requests, then closes the pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        self.prompter.store().close().await;
+        tracing::info!("prompter stopped");
+        res
+    }
+}

@@ -1,0 +1,13 @@
+//! `prompter hash`: JSON Lines of create bodies in, canonical JSON and both hashes out.
+
+use std::io::{self, BufReader, BufWriter};
+
+/// Streams stdin to stdout, one answer line per input line.
+pub fn run() -> io::Result<()> {
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    let input = BufReader::with_capacity(1 << 16, stdin.lock());
+    let output = BufWriter::with_capacity(1 << 16, stdout.lock());
+    prompter_domain::batch::hash_lines(input, output)?;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! `prompter serve` settings: flags with `PROMPTER_*` environment twins.
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+
+/// Which model clients the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderMode {
+    /// Deterministic, no network (the default).
+    Stub,
+    /// Real provider APIs, keys from the environment.
+    Live,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Stub failure kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StubFailureArg {
+    /// The call times out.
+    Timeout,
+    /// HTTP 429.
+    RateLimited,
+    /// HTTP 5xx.
+    Upstream,
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "PROMPTER_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Database URL (`sqlite://…` or `postgres://…`); default: a SQLite file `prompter.db`.
+    #[arg(long, env = "PROMPTER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Redis URL for the cross-instance probe guard (optional).
+    #[arg(long, env = "PROMPTER_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Model clients: the deterministic stub or the real providers.
+    #[arg(long, env = "PROMPTER_PROVIDER", value_enum, default_value = "stub")]
+    pub provider: ProviderMode,
+    /// Stub latency per call, milliseconds.
+    #[arg(long, env = "PROMPTER_STUB_LATENCY_MS", default_value_t = 0)]
+    pub stub_latency_ms: u64,
+    /// Stub latency jitter (uniform, added), milliseconds.
+    #[arg(long, env = "PROMPTER_STUB_JITTER_MS", default_value_t = 0)]
+    pub stub_jitter_ms: u64,
+    /// Stub failure probability in [0, 1].
+    #[arg(long, env = "PROMPTER_STUB_FAILURE_RATE", default_value_t = 0.0)]
+    pub stub_failure_rate: f64,
+    /// Stub failure kind.
+    #[arg(long, env = "PROMPTER_STUB_FAILURE_KIND", value_enum, default_value = "upstream")]
+    pub stub_failure_kind: StubFailureArg,
+    /// Stub build tag appended to every stub version key (simulates a new provider build).
+    #[arg(long, env = "PROMPTER_STUB_BUILD")]
+    pub stub_build: Option<String>,
+    /// Hash algorithm; pinned in the database on first use, a mismatch refuses to start.
+    #[arg(long, env = "PROMPTER_HASH_ALGORITHM", value_parser = ["blake3", "sha256"])]
+    pub hash_algorithm: Option<String>,
+    /// Validation of create bodies: `v7` (drop-in) or `strict`.
+    #[arg(long, env = "PROMPTER_VALIDATION", default_value = "v7", value_parser = ["v7", "strict"])]
+    pub validation: String,
+    /// Probe window length in seconds (at most one probe per template/provider/model per window).
+    #[arg(long, env = "PROMPTER_PROBE_TTL_SECS", default_value_t = 3600)]
+    pub probe_ttl_secs: u64,
+    /// Kill switch: never probe providers.
+    #[arg(long, env = "PROMPTER_PROBE_DISABLED")]
+    pub probe_disabled: bool,
+    /// `service` label on every metric.
+    #[arg(long, env = "PROMPTER_METRICS_SERVICE", default_value = "prompter")]
+    pub metrics_service: String,
+    /// `env` label on every metric.
+    #[arg(long, env = "PROMPTER_METRICS_ENV", default_value = "dev")]
+    pub metrics_env: String,
+    /// Log format.
+    #[arg(long, env = "PROMPTER_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "PROMPTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Apply pending migrations at start-up (always done for SQLite; PostgreSQL refuses to start on pending migrations without it).
+    #[arg(long, env = "PROMPTER_MIGRATE")]
+    pub migrate: bool,
+    /// Database pool size (default: 5 for SQLite, 20 for PostgreSQL).
+    #[arg(long, env = "PROMPTER_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// HTTP worker threads (default: number of cores).
+    #[arg(long, env = "PROMPTER_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
+    #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServeArgs {
+    /// Defaults as if no flag and no env were given (for tests and embedding).
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Wrapper::parse_from(["prompter"]).args
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| prompter_storage::DEFAULT_DATABASE_URL.to_owned())
+    }
+
+    /// A one-line summary for the start-up log, with secrets redacted.
+    pub fn redacted_summary(&self) -> String {
+        format!(
+            "bind={} database={} redis={} provider={:?} hash_algorithm={} validation={} probe_ttl_secs={} probe_disabled={} stub_build={}",
+            self.bind,
+            redact_url(&self.database_url()),
+            self.redis_url.as_deref().map(redact_url).unwrap_or_else(|| "none".into()),
+            self.provider,
+            self.hash_algorithm.as_deref().unwrap_or("(pinned or blake3)"),
+            self.validation,
+            self.probe_ttl_secs,
+            self.probe_disabled,
+            self.stub_build.as_deref().unwrap_or("none"),
+        )
+    }
+}
+
+/// Hides the password in `scheme://user:password@host/…`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let d = ServeArgs::defaults();
+        assert_eq!(d.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(d.provider, ProviderMode::Stub);
+        assert_eq!(d.probe_ttl_secs, 3600);
+        assert_eq!(d.max_body_bytes, 1024 * 1024);
+    }
+}

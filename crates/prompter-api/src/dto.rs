@@ -1,0 +1,168 @@
+//! Request and response bodies of the HTTP API (never storage entities).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use prompter_storage::{ResultRecord, TemplateRecord};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// RFC 3339 UTC with microseconds, as every timestamp on the wire.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Pydantic's lax boolean: JSON booleans, 0/1, and the usual strings.
+fn lax_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    use serde::de::Error;
+    match Value::deserialize(d)? {
+        Value::Bool(b) => Ok(b),
+        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "t" | "yes" | "y" | "on" => Ok(true),
+            "0" | "false" | "f" | "no" | "n" | "off" => Ok(false),
+            _ => Err(D::Error::custom("Input should be a valid boolean")),
+        },
+        _ => Err(D::Error::custom("Input should be a valid boolean")),
+    }
+}
+
+fn default_scope() -> String {
+    "brand".to_owned()
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// `POST /{id}/ensure-version` body (V7).
+#[derive(Debug, Deserialize)]
+pub struct EnsureVersionBody {
+    /// Workspace of the template (required, as in V7).
+    pub workspace_id: String,
+    /// Org of the template.
+    #[serde(default)]
+    pub org_id: Option<String>,
+    /// Provider override.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Model override.
+    #[serde(default)]
+    pub model_id: Option<String>,
+    /// Accepted for V7 compatibility; the template's own instructions are used.
+    #[serde(default)]
+    pub system_instructions: Option<String>,
+    /// Accepted for V7 compatibility.
+    #[serde(default = "empty_object")]
+    pub inference_params: Value,
+}
+
+/// `POST /{id}/run` body (V7).
+#[derive(Debug, Deserialize)]
+pub struct RunBody {
+    /// The prompt, already rendered.
+    pub rendered_prompt: String,
+    /// Brand the prompt is about.
+    #[serde(default)]
+    pub brand_name: Option<String>,
+    /// Country of this run.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Analysis scope (default `brand`).
+    #[serde(default = "default_scope")]
+    pub analysis_scope: String,
+    /// Caller variables (an object).
+    #[serde(default)]
+    pub runtime_vars: serde_json::Map<String, Value>,
+    /// Grounding flag.
+    #[serde(default, deserialize_with = "lax_bool")]
+    pub use_grounding: bool,
+}
+
+/// 201 answer of create (V7 fields).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedTemplate {
+    /// Template id.
+    pub id: Uuid,
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Name.
+    pub name: String,
+    /// Resolved provider.
+    pub provider: Option<String>,
+    /// Model.
+    pub model_id: String,
+    /// Hex config hash.
+    pub config_hash: String,
+}
+
+impl From<&TemplateRecord> for CreatedTemplate {
+    fn from(t: &TemplateRecord) -> Self {
+        CreatedTemplate {
+            id: t.id,
+            org_id: t.org_id.clone(),
+            workspace_id: t.workspace_id.clone(),
+            name: t.name.clone(),
+            provider: t.provider.clone(),
+            model_id: t.model_id.clone(),
+            config_hash: t.config_hash.clone(),
+        }
+    }
+}
+
+/// check-duplicate answer: V7's two fields plus what the twin is.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DuplicateCheck {
+    /// Whether an active twin exists.
+    pub exact_match: bool,
+    /// The twin's id.
+    pub template_id: Option<Uuid>,
+    /// The twin's name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// When the twin was created.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+}
+
+/// ensure-version answer (V7).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnsuredVersion {
+    /// Version row id.
+    pub version_id: Uuid,
+    /// Provider name.
+    pub provider: String,
+    /// The served build.
+    pub provider_version_key: String,
+    /// When it was captured.
+    pub captured_at: String,
+}
+
+/// run answer (V7).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunAnswer {
+    /// Result id.
+    pub result_id: Uuid,
+    /// Version row id.
+    pub version_id: Option<Uuid>,
+    /// The served build.
+    pub provider_version_key: String,
+    /// OpenAI's fingerprint when the response carried one.
+    pub system_fingerprint: Option<String>,
+    /// When the result was stored.
+    pub created_at: String,
+}
+
+impl From<&ResultRecord> for RunAnswer {
+    fn from(r: &ResultRecord) -> Self {
+        RunAnswer {
+            result_id: r.id,
+            version_id: r.version_id,
+            provider_version_key: r.provider_version_key.clone(),
+            system_fingerprint: r.system_fingerprint.clone(),
+            created_at: ts(r.created_at),
+        }
+    }
+}

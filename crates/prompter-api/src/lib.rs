@@ -1,0 +1,21 @@
+//! The `prompter` binary's library: configuration, HTTP routes and DTOs,
+//! error → HTTP mapping, metrics exporter and the CLI subcommands.
+//!
+//! It is deliberately thin: rules live in `prompter-domain`, use cases in
+//! `prompter-service`, persistence in `prompter-storage`, model calls in
+//! `prompter-providers`.
+
+pub mod app;
+pub mod body;
+pub mod caller;
+pub mod cli;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{Application, StartupError};
+pub use config::ServeArgs;

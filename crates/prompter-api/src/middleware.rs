@@ -1,0 +1,107 @@
+//! Cross-cutting request handling: request id, tracing span, HTTP metrics
+//! labelled by the matched route pattern, panic → 500 with the request id,
+//! and JSON bodies for actix's own empty 404/405 answers.
+
+use crate::error::{ApiError, Code};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError};
+use futures::FutureExt;
+use prompter_service::metrics_catalog::{HTTP_REQUESTS_TOTAL, HTTP_REQUEST_DURATION_SECONDS};
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Header carrying the request id (taken from the client when sane, else generated).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request (stored in request extensions).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The one middleware every request passes.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let rid = request_id(&req);
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let span = tracing::info_span!(
+        "http_request",
+        request_id = %rid,
+        http.method = %method,
+        http.route = %route,
+        http.status_code = tracing::field::Empty,
+    );
+    let outcome = AssertUnwindSafe(next.call(req))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    let record = |status: StatusCode| {
+        span.record("http.status_code", status.as_u16());
+        let labels = [
+            ("method", method.clone()),
+            ("route", route.clone()),
+            ("status", status.as_u16().to_string()),
+        ];
+        metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method.clone(), "route" => route.clone())
+            .record(started.elapsed().as_secs_f64());
+    };
+    // The request was moved into the service, so failures travel as errors
+    // (actix renders them with `ApiError::error_response`).
+    let mut res = match outcome {
+        Ok(Ok(res)) => res.map_into_boxed_body(),
+        Ok(Err(err)) => {
+            record(err.as_response_error().status_code());
+            return Err(err);
+        }
+        Err(_) => {
+            tracing::error!(parent: &span, request_id = %rid, "handler panicked");
+            let err = ApiError::new(Code::InternalError, "internal error; quote the request id")
+                .with("request_id", rid.clone());
+            record(err.status_code());
+            return Err(err.into());
+        }
+    };
+    let status = res.status();
+    if (status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED)
+        && matches!(res.response().body().size(), BodySize::Sized(0) | BodySize::None)
+    {
+        let code = if status == StatusCode::NOT_FOUND {
+            Code::NotFound
+        } else {
+            Code::MethodNotAllowed
+        };
+        let (http_req, _) = res.into_parts();
+        let msg = if code == Code::NotFound {
+            "no such route"
+        } else {
+            "method not allowed on this route"
+        };
+        res = ServiceResponse::new(http_req, ApiError::new(code, msg).error_response());
+    }
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    record(res.status());
+    Ok(res)
+}

@@ -1,0 +1,130 @@
+//! V7's routes under `/api/prompt-templates`, same shapes and statuses.
+
+use super::template_id;
+use crate::body::{read_dto, read_json};
+use crate::caller::{Caller, Role};
+use crate::dto::{
+    ts, CreatedTemplate, DuplicateCheck, EnsureVersionBody, EnsuredVersion, RunAnswer, RunBody,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use prompter_domain::TemplateRequest;
+use prompter_service::{EnsureRequest, RunRequest, Scope};
+use serde_json::Value;
+
+/// Reads a create-shaped body; with an API key, absent org/workspace default
+/// to the key's and others are refused.
+async fn template_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    caller: &Caller,
+) -> Result<TemplateRequest, ApiError> {
+    let json = read_json(req, payload, &state.body).await?;
+    let mut body = TemplateRequest::from_json(&json)?;
+    if let Scope::Tenant { org_id, workspace_id } = &caller.scope {
+        body.org_id.get_or_insert_with(|| org_id.clone());
+        if let Some(ws) = workspace_id {
+            body.workspace_id.get_or_insert_with(|| ws.clone());
+        }
+    }
+    caller.check_body_scope(body.org_id.as_deref(), body.workspace_id.as_deref())?;
+    Ok(body)
+}
+
+/// `POST /api/prompt-templates`: 201, or 409 `TEMPLATE_EXISTS`.
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Write)?;
+    let body = template_request(&req, payload, &state, &caller).await?;
+    let rec = state.prompter.create_template(body).await?;
+    Ok(HttpResponse::Created().json(CreatedTemplate::from(&rec)))
+}
+
+/// `POST /api/prompt-templates/check-duplicate`.
+pub async fn check_duplicate(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Read)?;
+    let body = template_request(&req, payload, &state, &caller).await?;
+    let twin = state.prompter.check_duplicate(body).await?;
+    Ok(HttpResponse::Ok().json(DuplicateCheck {
+        exact_match: twin.is_some(),
+        template_id: twin.as_ref().map(|t| t.id),
+        name: twin.as_ref().map(|t| t.name.clone()),
+        created_at: twin.as_ref().map(|t| ts(t.created_at)),
+    }))
+}
+
+/// `POST /api/prompt-templates/{id}/ensure-version`.
+pub async fn ensure_version(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Write)?;
+    let id = template_id(&path)?;
+    let body: EnsureVersionBody = read_dto(&req, payload, &state.body).await?;
+    let (outcome, _) = state
+        .prompter
+        .ensure_version(
+            &caller.scope,
+            id,
+            EnsureRequest {
+                workspace_id: Some(body.workspace_id),
+                org_id: body.org_id,
+                provider: body.provider,
+                model_id: body.model_id,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(EnsuredVersion {
+        version_id: outcome.version_id,
+        provider: outcome.provider,
+        provider_version_key: outcome.provider_version_key,
+        captured_at: ts(outcome.captured_at),
+    }))
+}
+
+/// `POST /api/prompt-templates/{id}/run`.
+pub async fn run(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Write)?;
+    let id = template_id(&path)?;
+    let body: RunBody = read_dto(&req, payload, &state.body).await?;
+    let outcome = state
+        .prompter
+        .run(
+            &caller.scope,
+            id,
+            RunRequest {
+                rendered_prompt: body.rendered_prompt,
+                brand_name: body.brand_name,
+                country: body.country,
+                analysis_scope: body.analysis_scope,
+                runtime_vars: Value::Object(body.runtime_vars),
+                use_grounding: body.use_grounding,
+            },
+        )
+        .await?;
+    let mut res = HttpResponse::Ok();
+    if outcome.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(res.json(RunAnswer::from(&outcome.result)))
+}

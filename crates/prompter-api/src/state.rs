@@ -1,0 +1,33 @@
+//! Shared per-process state handed to every handler.
+//!
+//! Built once in [`crate::app::Application::build`], outside actix's
+//! per-worker factory, so all workers share one pool, one provider registry
+//! and one probe guard (per-worker copies would multiply probes).
+
+use crate::body::BodyConfig;
+use metrics_exporter_prometheus::PrometheusHandle;
+use prompter_service::metrics_catalog::DB_POOL_CONNECTIONS;
+use prompter_service::Prompter;
+
+/// What every handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// The use cases.
+    pub prompter: Prompter,
+    /// Body limits.
+    pub body: BodyConfig,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+    /// `sqlite` or `postgresql` (V7's health field).
+    pub backend_name: &'static str,
+}
+
+impl AppState {
+    /// Updates the pool gauges just before a scrape.
+    pub fn refresh_pool_gauges(&self) {
+        let (size, idle) = self.prompter.store().pool_stats();
+        let in_use = size.saturating_sub(idle);
+        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+        metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP integration suite: each test spawns the real server on port 0 with
+//! its own database (a SQLite temp file; a fresh PostgreSQL database too when
+//! `PROMPTER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
+
+mod helpers;
+mod v7_routes;
+mod probe_guard;
+mod errors;

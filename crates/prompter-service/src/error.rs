@@ -1,0 +1,98 @@
+//! The service's error type: what a use case can fail with, in words the API
+//! layer maps one-to-one onto stable codes and HTTP statuses.
+
+use chrono::{DateTime, Utc};
+use prompter_domain::DomainError;
+use prompter_providers::ProviderError;
+use prompter_storage::StorageError;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request body broke a domain rule (type, limit, strict validation).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A required field is absent.
+    #[error("field required: {field}")]
+    MissingField {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// An active template with the same config already exists in this org+workspace.
+    #[error("an active template with the same config already exists")]
+    TemplateExists {
+        /// The active twin.
+        template_id: Uuid,
+        /// Its name, when it could be read.
+        name: Option<String>,
+        /// When it was created, when it could be read.
+        created_at: Option<DateTime<Utc>>,
+    },
+    /// No such template (or not visible in the caller's scope).
+    #[error("template not found")]
+    TemplateNotFound,
+    /// No such result (or not visible in the caller's scope).
+    #[error("result not found")]
+    ResultNotFound,
+    /// The body's workspace/org does not match the addressed template.
+    #[error("template not found in this workspace")]
+    ScopeMismatch,
+    /// The model provider failed.
+    #[error("provider {provider} failed: {source}")]
+    Provider {
+        /// Provider name.
+        provider: String,
+        /// What went wrong.
+        #[source]
+        source: ProviderError,
+    },
+    /// No client for that provider in live mode.
+    #[error("no client is configured for provider {provider}")]
+    ProviderNotConfigured {
+        /// Provider name.
+        provider: String,
+    },
+    /// Probing is disabled and no version is known yet.
+    #[error("probing is disabled (PROMPTER_PROBE_DISABLED) and no version is known for this template")]
+    ProbeDisabledNoVersion,
+    /// Another caller's probe for the same window did not finish in time.
+    #[error("a probe for this template is still in flight; retry shortly")]
+    ProbePending {
+        /// Suggested wait.
+        retry_after: Duration,
+    },
+    /// The same idempotency key was used with a different body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    /// A result was produced but could not be stored; the caller must know.
+    #[error("the provider answered but the result could not be stored: {source}")]
+    ResultNotStored {
+        /// The storage failure.
+        #[source]
+        source: StorageError,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ServiceError {
+    /// Builds a provider error, counting it by provider and kind.
+    pub fn provider(provider: &str, source: ProviderError) -> Self {
+        metrics::counter!(
+            crate::metrics_catalog::PROVIDER_ERRORS_TOTAL,
+            "provider" => provider.to_owned(),
+            "kind" => source.kind()
+        )
+        .increment(1);
+        ServiceError::Provider {
+            provider: provider.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Result alias for the service.
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,83 @@
+//! Names of every metric the service emits, and their start-up registration.
+//!
+//! Dashboards and alerts (`dashboards/`) depend on these names; `cargo xtask
+//! check-dashboards` proves they return data. Registering every series at
+//! start-up (at 0 where the labels are knowable) makes a fresh server show 0
+//! rather than "no data".
+
+/// HTTP requests by `method`, `route` (matched pattern) and `status`.
+pub const HTTP_REQUESTS_TOTAL: &str = "prompter_http_requests_total";
+/// HTTP request latency histogram by `method`, `route`.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "prompter_http_request_duration_seconds";
+/// Real provider probe calls by `provider`, `model`.
+pub const PROBE_ATTEMPTS_TOTAL: &str = "prompter_probe_attempts_total";
+/// Failed provider probe calls by `provider`, `model`.
+pub const PROBE_FAILURES_TOTAL: &str = "prompter_probe_failures_total";
+/// Probe guard decisions by `outcome` (probed, reused, waited, disabled).
+pub const PROBE_GUARD_TOTAL: &str = "prompter_probe_guard_total";
+/// ensure-version latency histogram by `provider`.
+pub const ENSURE_VERSION_SECONDS: &str = "prompter_ensure_version_seconds";
+/// Results stored.
+pub const RESULTS_INSERT_TOTAL: &str = "prompter_prompt_results_insert_total";
+/// Runs by `provider`.
+pub const RUNS_TOTAL: &str = "prompter_runs_total";
+/// Runs stored with the version key `unknown`, by `provider`.
+pub const RUNS_UNKNOWN_VERSION_TOTAL: &str = "prompter_runs_unknown_version_total";
+/// OpenAI runs whose response carried a `system_fingerprint`.
+pub const OPENAI_FINGERPRINT_PRESENT_TOTAL: &str = "prompter_openai_fingerprint_present_total";
+/// 1 while the configured Redis answers, else 0 (also 0 without Redis).
+pub const REDIS_UP: &str = "prompter_redis_up";
+/// Unique-index violations by `table` (a 409 dedup hit counts here).
+pub const DB_UNIQUE_VIOLATION_TOTAL: &str = "prompter_db_unique_violation_total";
+/// Provider call errors by `provider`, `kind`.
+pub const PROVIDER_ERRORS_TOTAL: &str = "prompter_provider_errors_total";
+/// Version drift events by `provider`, `model`.
+pub const VERSION_DRIFT_TOTAL: &str = "prompter_version_drift_total";
+/// Runs answered from an idempotency key without calling the provider.
+pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "prompter_idempotent_replays_total";
+/// Database pool connections by `state` (idle, in_use).
+pub const DB_POOL_CONNECTIONS: &str = "prompter_db_pool_connections";
+/// Database operations that failed because the pool or database was unavailable.
+pub const DB_POOL_TIMEOUTS_TOTAL: &str = "prompter_db_pool_timeouts_total";
+
+/// Provider names used as label values.
+pub const PROVIDERS: [&str; 5] = ["openai", "azure-openai", "anthropic", "google", "unknown"];
+/// Provider error kinds used as label values.
+pub const PROVIDER_ERROR_KINDS: [&str; 8] = [
+    "auth",
+    "rate_limited",
+    "overloaded",
+    "bad_request",
+    "timeout",
+    "upstream",
+    "decode",
+    "not_configured",
+];
+/// Probe guard outcomes used as label values.
+pub const GUARD_OUTCOMES: [&str; 4] = ["probed", "reused", "waited", "disabled"];
+
+/// Registers every series whose labels are knowable at start-up, at 0.
+pub fn register_all() {
+    use metrics::{counter, gauge, histogram};
+    for p in PROVIDERS {
+        counter!(RUNS_TOTAL, "provider" => p).absolute(0);
+        counter!(RUNS_UNKNOWN_VERSION_TOTAL, "provider" => p).absolute(0);
+        let _ = histogram!(ENSURE_VERSION_SECONDS, "provider" => p);
+        for k in PROVIDER_ERROR_KINDS {
+            counter!(PROVIDER_ERRORS_TOTAL, "provider" => p, "kind" => k).absolute(0);
+        }
+    }
+    for o in GUARD_OUTCOMES {
+        counter!(PROBE_GUARD_TOTAL, "outcome" => o).absolute(0);
+    }
+    for table in ["prompt_templates", "prompt_versions", "prompt_results"] {
+        counter!(DB_UNIQUE_VIOLATION_TOTAL, "table" => table).absolute(0);
+    }
+    counter!(RESULTS_INSERT_TOTAL).absolute(0);
+    counter!(OPENAI_FINGERPRINT_PRESENT_TOTAL).absolute(0);
+    counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
+    counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
+    gauge!(REDIS_UP).set(0.0);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(0.0);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(0.0);
+}

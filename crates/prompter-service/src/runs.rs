@@ -1,0 +1,137 @@
+//! run: call the model, record the build that served it, store everything.
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::metrics_catalog as m;
+use crate::Prompter;
+use chrono::Utc;
+use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
+use prompter_providers::CompletionRequest;
+use prompter_storage::{NewResult, ResultRecord, Scope};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The run body (V7 fields).
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The prompt, already rendered by the caller.
+    pub rendered_prompt: String,
+    /// Brand the prompt is about.
+    pub brand_name: Option<String>,
+    /// Country this run is for.
+    pub country: Option<String>,
+    /// Stored in `analysis_config` (V7 default `brand`).
+    pub analysis_scope: String,
+    /// Caller variables, kept for audit.
+    pub runtime_vars: Value,
+    /// Whether grounding was requested.
+    pub use_grounding: bool,
+}
+
+/// A stored run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The stored result.
+    pub result: ResultRecord,
+    /// True when answered from an idempotency key without calling the provider.
+    pub replayed: bool,
+}
+
+impl Prompter {
+    /// Runs the template's prompt once and stores the full request and response.
+    ///
+    /// The version key comes from the completion's own response; a probe (through
+    /// the guard) happens only when the response carries no key.
+    pub async fn run(
+        &self,
+        scope: &Scope,
+        template_id: Uuid,
+        req: RunRequest,
+    ) -> ServiceResult<RunOutcome> {
+        let tpl = self.active_template(scope, template_id, None, None).await?;
+        let model = tpl.model_id.clone();
+        let provider = resolve_provider(tpl.provider.as_deref(), &model);
+        let name = provider.as_str();
+        let client = self.client(provider)?;
+        let completion = client
+            .complete(&CompletionRequest {
+                model_id: model.clone(),
+                system_instructions: tpl.system_instructions.clone(),
+                user_prompt: req.rendered_prompt.clone(),
+                inference_params: tpl.inference_params.clone(),
+                tools: tpl.tools_spec.clone(),
+                response_format: tpl.response_format.clone(),
+            })
+            .await
+            .map_err(|e| ServiceError::provider(name, e))?;
+        metrics::counter!(m::RUNS_TOTAL, "provider" => name).increment(1);
+
+        // From here on a result exists: any failure must say it was not stored.
+        let not_stored = |e: ServiceError| match e {
+            ServiceError::Storage(source) => ServiceError::ResultNotStored { source },
+            other => other,
+        };
+        let vk = version_key_from_response(provider, &model, &completion.raw_response);
+        let fingerprint = vk.system_fingerprint.clone().or(completion.system_fingerprint.clone());
+        if provider == Provider::OpenAi && fingerprint.is_some() {
+            metrics::counter!(m::OPENAI_FINGERPRINT_PRESENT_TOTAL).increment(1);
+        }
+        let now = Utc::now();
+        let (version_id, key) = if vk.key == UNKNOWN_VERSION_KEY {
+            // The response does not say which build served it: ask (guarded).
+            match self.ensure_for(&tpl, provider, &model).await {
+                Ok((o, _)) => (Some(o.version_id), o.provider_version_key),
+                Err(ServiceError::ProbeDisabledNoVersion) => (None, vk.key.clone()),
+                Err(e) => return Err(not_stored(e)),
+            }
+        } else {
+            let v = self
+                .record_version(&tpl, provider, &model, &vk.key, fingerprint.is_some(), now)
+                .await
+                .map_err(not_stored)?;
+            (Some(v.id), v.provider_version_key)
+        };
+        if key == UNKNOWN_VERSION_KEY {
+            metrics::counter!(m::RUNS_UNKNOWN_VERSION_TOTAL, "provider" => name).increment(1);
+        }
+        let countries = match &req.country {
+            Some(c) => json!([c]),
+            None => tpl.country_set.clone(),
+        };
+        let request = json!({
+            "model": model,
+            "params": tpl.inference_params,
+            "messages": [
+                {"role": "system", "content": tpl.system_instructions},
+                {"role": "user", "content": req.rendered_prompt},
+            ],
+            "countries": countries,
+        });
+        let analysis_config = json!({
+            "analysis_scope": req.analysis_scope,
+            "brand_name": req.brand_name,
+            "runtime_vars": req.runtime_vars,
+            "use_grounding": req.use_grounding,
+        });
+        let result = self
+            .inner
+            .store
+            .insert_result(NewResult {
+                org_id: tpl.org_id.clone(),
+                workspace_id: tpl.workspace_id.clone(),
+                template_id: tpl.id,
+                version_id,
+                provider_version_key: key,
+                system_fingerprint: fingerprint,
+                country: req.country.clone(),
+                request,
+                response: completion.raw_response,
+                analysis_config,
+            })
+            .await
+            .map_err(|e| ServiceError::ResultNotStored { source: e })?;
+        Ok(RunOutcome {
+            result,
+            replayed: false,
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! ensure-version: which build does the provider serve for this template now?
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::guard::{EnsureOutcome, GuardDecision};
+use crate::metrics_catalog as m;
+use crate::Prompter;
+use chrono::Utc;
+use prompter_domain::{resolve_provider, version_key_from_response, Provider};
+use prompter_providers::ProbeRequest;
+use prompter_storage::{NewVersion, Scope, StorageError, TemplateRecord, VersionRecord};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// The ensure-version body (V7 fields; all but `workspace_id` optional).
+#[derive(Debug, Clone, Default)]
+pub struct EnsureRequest {
+    /// Must match the template's workspace when given.
+    pub workspace_id: Option<String>,
+    /// Must match the template's org when given.
+    pub org_id: Option<String>,
+    /// Overrides the template's provider.
+    pub provider: Option<String>,
+    /// Overrides the template's model.
+    pub model_id: Option<String>,
+}
+
+impl Prompter {
+    /// Loads an active template visible in `scope`, checking body-supplied tenancy.
+    pub(crate) async fn active_template(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        org_id: Option<&str>,
+        workspace_id: Option<&str>,
+    ) -> ServiceResult<TemplateRecord> {
+        let tpl = match self.inner.store.get_template(scope, id).await {
+            Ok(t) => t,
+            Err(StorageError::NotFound) => return Err(ServiceError::TemplateNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let mismatch = org_id.is_some_and(|o| o != tpl.org_id)
+            || workspace_id.is_some_and(|w| w != tpl.workspace_id);
+        if tpl.deleted_at.is_some() || mismatch {
+            return Err(ServiceError::TemplateNotFound);
+        }
+        Ok(tpl)
+    }
+
+    /// Ensures a version row for the build the provider serves now, probing at
+    /// most once per probe window (see [`crate::guard`]).
+    pub async fn ensure_version(
+        &self,
+        scope: &Scope,
+        template_id: Uuid,
+        req: EnsureRequest,
+    ) -> ServiceResult<(EnsureOutcome, GuardDecision)> {
+        let tpl = self
+            .active_template(
+                scope,
+                template_id,
+                req.org_id.as_deref(),
+                req.workspace_id.as_deref(),
+            )
+            .await?;
+        let model = req.model_id.unwrap_or_else(|| tpl.model_id.clone());
+        let explicit = req.provider.as_deref().or(tpl.provider.as_deref());
+        let provider = resolve_provider(explicit, &model);
+        let started = Instant::now();
+        let res = self.ensure_for(&tpl, provider, &model).await;
+        metrics::histogram!(m::ENSURE_VERSION_SECONDS, "provider" => provider.as_str())
+            .record(started.elapsed().as_secs_f64());
+        res
+    }
+
+    /// The guarded probe for (template, provider, model), or the latest known
+    /// version when probing is switched off.
+    pub(crate) async fn ensure_for(
+        &self,
+        tpl: &TemplateRecord,
+        provider: Provider,
+        model: &str,
+    ) -> ServiceResult<(EnsureOutcome, GuardDecision)> {
+        if self.inner.cfg.probe_disabled {
+            metrics::counter!(m::PROBE_GUARD_TOTAL, "outcome" => "disabled").increment(1);
+            let scope = Scope::Unrestricted;
+            let latest = self
+                .inner
+                .store
+                .latest_version(&scope, tpl.id, provider.as_str(), model)
+                .await?
+                .ok_or(ServiceError::ProbeDisabledNoVersion)?;
+            return Ok((outcome_of(&latest), GuardDecision::Reused));
+        }
+        let (key, window_end) = self.inner.window.key(
+            &tpl.org_id,
+            &tpl.workspace_id,
+            tpl.id,
+            provider.as_str(),
+            model,
+            Utc::now(),
+        );
+        let res = self
+            .inner
+            .guard
+            .run(&key, window_end, || self.probe_and_record(tpl, provider, model))
+            .await;
+        if let Ok((_, decision)) = &res {
+            metrics::counter!(m::PROBE_GUARD_TOTAL, "outcome" => decision.as_str()).increment(1);
+        }
+        res
+    }
+
+    /// One real provider probe, then the version upsert.
+    async fn probe_and_record(
+        &self,
+        tpl: &TemplateRecord,
+        provider: Provider,
+        model: &str,
+    ) -> ServiceResult<EnsureOutcome> {
+        let name = provider.as_str();
+        let client = self.client(provider)?;
+        metrics::counter!(m::PROBE_ATTEMPTS_TOTAL, "provider" => name, "model" => model.to_owned())
+            .increment(1);
+        let probe = client
+            .probe(&ProbeRequest {
+                model_id: model.to_owned(),
+            })
+            .await
+            .map_err(|e| {
+                metrics::counter!(m::PROBE_FAILURES_TOTAL, "provider" => name, "model" => model.to_owned())
+                    .increment(1);
+                ServiceError::provider(name, e)
+            })?;
+        let vk = version_key_from_response(provider, model, &probe.raw_response);
+        let now = Utc::now();
+        let version = self
+            .record_version(tpl, provider, model, &vk.key, vk.system_fingerprint.is_some(), now)
+            .await?;
+        Ok(EnsureOutcome {
+            version_id: version.id,
+            provider: name.to_owned(),
+            provider_version_key: version.provider_version_key,
+            captured_at: now,
+        })
+    }
+
+    /// Upserts the version row for `key`, counting drift.
+    pub(crate) async fn record_version(
+        &self,
+        tpl: &TemplateRecord,
+        provider: Provider,
+        model: &str,
+        key: &str,
+        has_fingerprint: bool,
+        now: chrono::DateTime<Utc>,
+    ) -> ServiceResult<VersionRecord> {
+        let up = self
+            .inner
+            .store
+            .upsert_version(NewVersion {
+                org_id: tpl.org_id.clone(),
+                workspace_id: tpl.workspace_id.clone(),
+                template_id: tpl.id,
+                provider: provider.as_str().to_owned(),
+                provider_version_key: key.to_owned(),
+                model_id: model.to_owned(),
+                seen_at: now,
+                fingerprint_captured_at: has_fingerprint.then_some(now),
+                enqueue_webhook: self.inner.cfg.webhook_enabled,
+            })
+            .await?;
+        if up.drift.is_some() {
+            metrics::counter!(m::VERSION_DRIFT_TOTAL, "provider" => provider.as_str(), "model" => model.to_owned())
+                .increment(1);
+        }
+        Ok(up.version)
+    }
+
+    /// The client for `provider`, or a clear error when none is configured.
+    pub(crate) fn client(
+        &self,
+        provider: Provider,
+    ) -> ServiceResult<std::sync::Arc<dyn prompter_providers::ModelProvider>> {
+        self.inner
+            .providers
+            .get(provider.as_str())
+            .ok_or_else(|| ServiceError::ProviderNotConfigured {
+                provider: provider.as_str().to_owned(),
+            })
+    }
+}
+
+fn outcome_of(v: &VersionRecord) -> EnsureOutcome {
+    EnsureOutcome {
+        version_id: v.id,
+        provider: v.provider.clone(),
+        provider_version_key: v.provider_version_key.clone(),
+        captured_at: v.last_seen_at,
+    }
+}
