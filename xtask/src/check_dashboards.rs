@@ -255,16 +255,23 @@ fn run(opts: &Options) -> Result<(), String> {
     let scrapes_fresh = wait_scrapes(&mut prometheus, &prom, 1, 30)?;
     println!("  {scrapes_fresh} scrape(s) of the fresh server");
 
-    section("traffic");
-    failures.extend(drive_traffic(
-        &servers[0].addr,
-        &servers[1].addr,
-        &servers[2].addr,
-    )?);
-
-    // Two more scrapes after the traffic, so every rate has data.
-    let scrapes = wait_scrapes(&mut prometheus, &prom, scrapes_fresh + 2, 30)?;
-    println!("  {scrapes} scrapes in total");
+    // Two rounds: series keyed by status, model or error kind are born with
+    // their first event, and a counter's first sample is not an increase.
+    // After round 1 has been scraped, round 2 repeats every kind of call, so
+    // the error, 409, probe-failure and drift panels show real rates.
+    let mut scrapes = scrapes_fresh;
+    for round in 1..=2 {
+        section(&format!("traffic, round {round}"));
+        failures.extend(drive_traffic(
+            &servers[0].addr,
+            &servers[1].addr,
+            &servers[2].addr,
+            &format!("ws-check-{round}"),
+        )?);
+        // Round 1: one scrape of it; round 2: two, so every rate has data.
+        scrapes = wait_scrapes(&mut prometheus, &prom, scrapes + round, 30)?;
+    }
+    println!("  {scrapes} scrapes of every instance in total");
     wait_rules_evaluated(&prom, 90)?;
 
     section("Grafana variables");
@@ -379,6 +386,8 @@ fn run(opts: &Options) -> Result<(), String> {
 #[derive(Debug, Clone, Copy)]
 enum Expect {
     Status(u16),
+    /// Any 4xx.
+    ClientError,
     /// Any 5xx: the failing instance's provider errors surface as 502/503/504.
     ServerError,
 }
@@ -387,6 +396,7 @@ impl Expect {
     fn matches(self, status: u16) -> bool {
         match self {
             Expect::Status(s) => s == status,
+            Expect::ClientError => (400..500).contains(&status),
             Expect::ServerError => (500..600).contains(&status),
         }
     }
@@ -396,6 +406,7 @@ impl std::fmt::Display for Expect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Expect::Status(s) => write!(f, "{s}"),
+            Expect::ClientError => f.write_str("4xx"),
             Expect::ServerError => f.write_str("5xx"),
         }
     }
@@ -408,6 +419,7 @@ struct Call {
     method: &'static str,
     path: String,
     body: Option<Vec<u8>>,
+    headers: Vec<(&'static str, String)>,
     expect: Expect,
 }
 
@@ -418,6 +430,7 @@ impl Call {
             method,
             path: path.into(),
             body: None,
+            headers: Vec::new(),
             expect: Expect::Status(expect),
         }
     }
@@ -429,6 +442,14 @@ impl Call {
         self.body = Some(body.as_bytes().to_vec());
         self
     }
+    fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+    fn client_error(mut self) -> Self {
+        self.expect = Expect::ClientError;
+        self
+    }
     fn server_error(mut self) -> Self {
         self.expect = Expect::ServerError;
         self
@@ -436,7 +457,6 @@ impl Call {
 }
 
 const ORG: &str = "org-check";
-const WS: &str = "ws-check";
 const PREFIX: &str = "/api/prompt-templates";
 
 /// Models whose templates the traffic creates: one per provider rule. The
@@ -450,10 +470,10 @@ const MODELS: [&str; 5] = [
     "llama-3-70b",
 ];
 
-fn template_body(model: &str) -> Value {
+fn template_body(ws: &str, model: &str) -> Value {
     json!({
         "org_id": ORG,
-        "workspace_id": WS,
+        "workspace_id": ws,
         "name": format!("check {model}"),
         "system_instructions": "You are a careful analyst.",
         "user_prompt_template": "What do people in {{country}} think of {{brand}}?",
@@ -463,8 +483,8 @@ fn template_body(model: &str) -> Value {
     })
 }
 
-fn ensure_body() -> Value {
-    json!({"org_id": ORG, "workspace_id": WS})
+fn ensure_body(ws: &str) -> Value {
+    json!({"org_id": ORG, "workspace_id": ws})
 }
 
 fn run_body(country: &str) -> Value {
@@ -480,7 +500,8 @@ fn run_body(country: &str) -> Value {
 fn send(addr: &str, c: Call, failures: &mut Vec<String>) -> Result<Value, String> {
     let body = c.body.unwrap_or_default();
     let ct = (!body.is_empty()).then_some("application/json");
-    let resp = http(addr, c.method, &c.path, ct, &body)?;
+    let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = http_with(addr, c.method, &c.path, ct, &headers, &body)?;
     let ok = c.expect.matches(resp.status);
     println!(
         "  {} {:<14} {:<4} {:<58} -> {} (expected {})",
@@ -505,7 +526,12 @@ fn send(addr: &str, c: Call, failures: &mut Vec<String>) -> Result<Value, String
 /// `failing`. Returns the calls whose status differed from the expected one
 /// (failures of the check: the panels are only proven if the routes really
 /// answered what they count).
-fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String>, String> {
+fn drive_traffic(
+    main: &str,
+    newbuild: &str,
+    failing: &str,
+    ws: &str,
+) -> Result<Vec<String>, String> {
     let mut failures = Vec::new();
     let f = &mut failures;
 
@@ -522,7 +548,7 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
     for m in MODELS {
         let v = send(
             main,
-            Call::new("create", "POST", PREFIX, 201).json(template_body(m)),
+            Call::new("create", "POST", PREFIX, 201).json(template_body(ws, m)),
             f,
         )?;
         if let Some(id) = v.get("id").and_then(Value::as_str) {
@@ -533,10 +559,10 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
     // whitespace and country-order variants hash the same: also 409.
     send(
         main,
-        Call::new("duplicate", "POST", PREFIX, 409).json(template_body("gpt-4o")),
+        Call::new("duplicate", "POST", PREFIX, 409).json(template_body(ws, "gpt-4o")),
         f,
     )?;
-    let mut variant = template_body("gpt-4o");
+    let mut variant = template_body(ws, "gpt-4o");
     variant["user_prompt_template"] =
         json!("  What do people in {{country}}   think of {{brand}}?  ");
     variant["country_set"] = json!(["de", "US", "GB", "us"]);
@@ -553,7 +579,7 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
             format!("{PREFIX}/check-duplicate"),
             200,
         )
-        .json(template_body("gpt-4o")),
+        .json(template_body(ws, "gpt-4o")),
         f,
     )?;
     // Bad bodies: a wrong type and broken JSON are 422 (V7's FastAPI shape).
@@ -576,7 +602,7 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
             format!("{PREFIX}/{unknown}/ensure-version"),
             404,
         )
-        .json(ensure_body()),
+        .json(ensure_body(ws)),
         f,
     )?;
     send(
@@ -591,20 +617,26 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
             send(
                 main,
                 Call::new(what, "POST", format!("{PREFIX}/{id}/ensure-version"), 200)
-                    .json(ensure_body()),
+                    .json(ensure_body(ws)),
                 f,
             )?;
         }
     }
-    // Runs: every template for US twice (the second is an idempotent
-    // replay), then DE.
-    for (what, country) in [("run", "US"), ("run replay", "US"), ("run", "DE")] {
+    // Runs: every template for US with an Idempotency-Key, the same again
+    // (an idempotent replay, answered from the database without a provider
+    // call), then DE without a key.
+    for (what, country, keyed) in [
+        ("run", "US", true),
+        ("run replay", "US", true),
+        ("run", "DE", false),
+    ] {
         for id in &ids {
-            send(
-                main,
-                Call::new(what, "POST", format!("{PREFIX}/{id}/run"), 200).json(run_body(country)),
-                f,
-            )?;
+            let mut call =
+                Call::new(what, "POST", format!("{PREFIX}/{id}/run"), 200).json(run_body(country));
+            if keyed {
+                call = call.header("Idempotency-Key", format!("check-{ws}-{id}"));
+            }
+            send(main, call, f)?;
         }
     }
     send(
@@ -612,7 +644,18 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
         Call::new("no route", "GET", "/api/prompt-templates-nope", 404),
         f,
     )?;
-    send(main, Call::new("wrong method", "GET", PREFIX, 405), f)?;
+    // A wrong method: 404 or 405 depending on how the router answers it.
+    send(
+        main,
+        Call::new(
+            "wrong method",
+            "PUT",
+            format!("{PREFIX}/check-duplicate"),
+            0,
+        )
+        .client_error(),
+        f,
+    )?;
     send(main, Call::new("metrics", "GET", "/metrics", 200), f)?;
 
     println!("  -- newbuild: the provider serves a new build (drift)");
@@ -625,7 +668,7 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
                 format!("{PREFIX}/{id}/ensure-version"),
                 200,
             )
-            .json(ensure_body()),
+            .json(ensure_body(ws)),
             f,
         )?;
         send(
@@ -645,7 +688,7 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
                 format!("{PREFIX}/{id}/ensure-version"),
                 0,
             )
-            .json(ensure_body())
+            .json(ensure_body(ws))
             .server_error(),
             f,
         )?;
@@ -666,7 +709,14 @@ fn drive_traffic(main: &str, newbuild: &str, failing: &str) -> Result<Vec<String
 /// failure when it errors or returns no series.
 fn evaluate(prom: &str, label: &str, expr: &str, failures: &mut Vec<String>) {
     match query(prom, expr) {
-        Ok(n) if n > 0 => println!("  {n:>3} series  {label} {expr}"),
+        Ok((n, values)) if n > 0 => {
+            let shown = if n <= 3 {
+                format!(" = {}", values.join(", "))
+            } else {
+                String::new()
+            };
+            println!("  {n:>3} series{shown}  {label} {expr}")
+        }
         Ok(_) => {
             println!("  FAIL no series  {label} {expr}");
             failures.push(format!("{label} returned no series: {expr}"));
@@ -678,8 +728,9 @@ fn evaluate(prom: &str, label: &str, expr: &str, failures: &mut Vec<String>) {
     }
 }
 
-/// Runs an instant query; returns the number of series (a scalar counts 1).
-fn query(prom: &str, expr: &str) -> Result<usize, String> {
+/// Runs an instant query; returns the number of series (a scalar counts 1)
+/// and the values, rounded for display.
+fn query(prom: &str, expr: &str) -> Result<(usize, Vec<String>), String> {
     let body = format!("query={}", urlencode(expr));
     let resp = http(
         prom,
@@ -701,10 +752,23 @@ fn query(prom: &str, expr: &str) -> Result<usize, String> {
             v["error"].as_str().unwrap_or(&resp.body)
         ));
     }
-    Ok(match v["data"]["resultType"].as_str() {
-        Some("vector") | Some("matrix") => v["data"]["result"].as_array().map_or(0, Vec::len),
-        Some("scalar") | Some("string") => 1,
-        _ => 0,
+    let show = |x: &Value| {
+        let raw = x.as_str().unwrap_or("?");
+        match raw.parse::<f64>() {
+            Ok(f) if f.is_finite() => format!("{}", (f * 1000.0).round() / 1000.0),
+            _ => raw.to_string(),
+        }
+    };
+    let data = &v["data"];
+    Ok(match data["resultType"].as_str() {
+        Some("vector") => {
+            let r = data["result"].as_array().cloned().unwrap_or_default();
+            let values = r.iter().map(|s| show(&s["value"][1])).collect();
+            (r.len(), values)
+        }
+        Some("matrix") => (data["result"].as_array().map_or(0, Vec::len), Vec::new()),
+        Some("scalar") | Some("string") => (1, vec![show(&data["result"][1])]),
+        _ => (0, Vec::new()),
     })
 }
 
@@ -1481,6 +1545,18 @@ fn http(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Response, String> {
+    http_with(addr, method, path, content_type, &[], body)
+}
+
+/// [`http`] with extra request headers.
+fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     let timeout = Some(Duration::from_secs(30));
     s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
@@ -1492,6 +1568,9 @@ fn http(
     );
     if let Some(ct) = content_type {
         let _ = write!(req, "Content-Type: {ct}\r\n");
+    }
+    for (name, value) in headers {
+        let _ = write!(req, "{name}: {value}\r\n");
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())
