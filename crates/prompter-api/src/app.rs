@@ -7,10 +7,14 @@
 use crate::body::BodyConfig;
 use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
 use crate::state::AppState;
-use crate::{middleware, routes, telemetry};
+use crate::auth::{AuthLayer, KeyResolver};
+use crate::ratelimit::RateLimiter;
+use crate::security::RequestTimeout;
+use crate::{auth, middleware, routes, security, telemetry};
 use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
 use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
+use prompter_service::webhook::{self, WebhookConfig};
 use prompter_service::{Prompter, RedisGuard, ServiceConfig};
 use prompter_storage::{Backend, PoolConfig, Store};
 use std::net::TcpListener;
@@ -115,6 +119,26 @@ fn providers(args: &ServeArgs) -> (ProviderRegistry, Option<Arc<StubProvider>>) 
 impl Application {
     /// Does all start-up work and binds the listener (not yet serving).
     pub async fn build(args: ServeArgs) -> Result<Self, StartupError> {
+        Self::build_inner(args, None).await
+    }
+
+    /// [`Self::build`] with these model clients instead of the ones
+    /// `--provider` selects (tests point real clients at a mock server).
+    pub async fn build_with_providers(
+        args: ServeArgs,
+        registry: ProviderRegistry,
+    ) -> Result<Self, StartupError> {
+        Self::build_inner(args, Some(registry)).await
+    }
+
+    async fn build_inner(
+        args: ServeArgs,
+        registry: Option<ProviderRegistry>,
+    ) -> Result<Self, StartupError> {
+        let auth_required = args
+            .security
+            .auth_required(args.bind)
+            .map_err(StartupError::Config)?;
         let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
         let validation: ValidationMode = args
             .validation
@@ -135,20 +159,39 @@ impl Application {
             }
             _ => None,
         };
-        let (registry, stub) = providers(&args);
+        let (registry, stub) = match registry {
+            Some(r) => (r, None),
+            None => providers(&args),
+        };
         let cfg = ServiceConfig {
             hash_algorithm,
             validation,
             probe_ttl: Duration::from_secs(args.probe_ttl_secs.max(1)),
             probe_disabled: args.probe_disabled,
+            limits: args.security.parser_limits(),
+            webhook_enabled: args.webhook_url.as_deref().is_some_and(|u| !u.is_empty()),
             ..ServiceConfig::default()
         };
         let body = BodyConfig {
             max_bytes: args.max_body_bytes,
             limits: cfg.limits.clone(),
+            fields: args.security.field_limits(),
         };
-        let prompter = Prompter::new(store, registry, redis.clone(), cfg);
+        let webhook = args
+            .webhook_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(|url| WebhookConfig {
+                url,
+                secret: args.webhook_secret.clone(),
+                poll_every: Duration::from_millis(args.webhook_poll_ms.max(10)),
+                timeout: Duration::from_secs(10),
+            });
+        let prompter = Prompter::new(store.clone(), registry, redis.clone(), cfg);
         let mut background = Vec::new();
+        if let Some(w) = webhook {
+            background.push(webhook::spawn_dispatcher(store, w));
+        }
         if let Some(r) = &redis {
             background.push(r.spawn_pinger(Duration::from_secs(1)));
         }
@@ -165,6 +208,18 @@ impl Application {
             metrics: handle,
             backend_name,
         });
+        let auth = web::Data::new(AuthLayer {
+            resolver: auth_required.then(|| {
+                KeyResolver::new(
+                    prompter.store().clone(),
+                    Duration::from_millis(args.security.auth_cache_ttl_ms),
+                )
+            }),
+            metrics_auth: args.security.metrics_auth,
+            limiter: RateLimiter::new(args.security.rate_limit()),
+            limit_anonymous: args.security.rate_limit_anonymous,
+        });
+        let timeout = web::Data::new(RequestTimeout(args.security.request_timeout()));
         let listener = TcpListener::bind(args.bind).map_err(|source| StartupError::Bind {
             addr: args.bind.to_string(),
             source,
@@ -174,8 +229,12 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(auth.clone())
+                .app_data(timeout.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
+                .wrap(actix_web::middleware::from_fn(auth::authenticate))
+                .wrap(actix_web::middleware::from_fn(security::request_timeout))
                 .wrap(actix_web::middleware::from_fn(middleware::observe))
                 .configure(routes::configure)
         })
@@ -188,7 +247,12 @@ impl Application {
         if let Some(w) = args.workers {
             server = server.workers(w.max(1));
         }
-        tracing::info!(port, config = %args.redacted_summary(), "prompter listening");
+        tracing::info!(
+            port,
+            auth = if auth_required { "required" } else { "off" },
+            config = %args.redacted_summary(),
+            "prompter listening"
+        );
         Ok(Application {
             port,
             server: server.run(),

@@ -19,6 +19,8 @@ pub struct BodyConfig {
     pub max_bytes: usize,
     /// Parser limits.
     pub limits: Limits,
+    /// Limits on named fields (prompt text, names, country and tool lists).
+    pub fields: crate::security::FieldLimits,
 }
 
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
@@ -110,7 +112,9 @@ pub async fn read_json(
             "Field required: the request body is empty",
         ));
     }
-    Ok(prompter_domain::json::parse(&bytes, &cfg.limits)?)
+    let json = prompter_domain::json::parse(&bytes, &cfg.limits)?;
+    cfg.fields.check(&json)?;
+    Ok(json)
 }
 
 /// Reads the body into a typed DTO, naming the offending field on failure.

@@ -95,9 +95,21 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "PROMPTER_WORKERS")]
     pub workers: Option<usize>,
+    /// Drift webhook receiver; events are delivered from a durable outbox.
+    #[arg(long, env = "PROMPTER_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 secret signing each webhook body (`X-Prompter-Signature`).
+    #[arg(long, env = "PROMPTER_WEBHOOK_SECRET", hide_env_values = true, default_value = "")]
+    pub webhook_secret: String,
+    /// How often the webhook outbox is polled, milliseconds.
+    #[arg(long, env = "PROMPTER_WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// Authentication, rate limit, request timeout and body/field limits.
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
 }
 
 impl ServeArgs {
@@ -122,7 +134,7 @@ impl ServeArgs {
     /// A one-line summary for the start-up log, with secrets redacted.
     pub fn redacted_summary(&self) -> String {
         format!(
-            "bind={} database={} redis={} provider={:?} hash_algorithm={} validation={} probe_ttl_secs={} probe_disabled={} stub_build={}",
+            "bind={} database={} redis={} provider={:?} hash_algorithm={} validation={} probe_ttl_secs={} probe_disabled={} stub_build={} webhook={}",
             self.bind,
             redact_url(&self.database_url()),
             self.redis_url.as_deref().map(redact_url).unwrap_or_else(|| "none".into()),
@@ -132,6 +144,7 @@ impl ServeArgs {
             self.probe_ttl_secs,
             self.probe_disabled,
             self.stub_build.as_deref().unwrap_or("none"),
+            self.webhook_url.as_deref().unwrap_or("none"),
         )
     }
 }

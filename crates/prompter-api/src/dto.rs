@@ -166,3 +166,207 @@ impl From<&ResultRecord> for RunAnswer {
         }
     }
 }
+
+/// Every list answers `{"items": [...], "next_cursor": …}`.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    /// This page.
+    pub items: Vec<T>,
+    /// Opaque cursor of the next page, or null at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// Maps a storage page into a wire list.
+    pub fn from_page<R>(page: prompter_storage::Page<R>, f: impl Fn(&R) -> T) -> Self {
+        List {
+            items: page.items.iter().map(f).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// A template with its full config as given.
+#[derive(Debug, Serialize)]
+pub struct TemplateView {
+    /// Template id.
+    pub id: Uuid,
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Name.
+    pub name: String,
+    /// Resolved provider.
+    pub provider: Option<String>,
+    /// Model.
+    pub model_id: String,
+    /// System instructions as given.
+    pub system_instructions: String,
+    /// Prompt template as given.
+    pub user_prompt_template: String,
+    /// Countries as given.
+    pub country_set: Value,
+    /// Inference params as given.
+    pub inference_params: Value,
+    /// Tools as given.
+    pub tools_spec: Value,
+    /// Response format as given.
+    pub response_format: Value,
+    /// Grounding profile.
+    pub grounding_profile_id: Option<String>,
+    /// Grounding snapshot.
+    pub grounding_snapshot_id: Option<String>,
+    /// Retrieval params as given.
+    pub retrieval_params: Value,
+    /// Creator.
+    pub created_by: Option<String>,
+    /// Hex config hash.
+    pub config_hash: String,
+    /// The canonical JSON the hash is computed over, as a string.
+    pub config_canonical_json: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Deletion time, when soft-deleted.
+    pub deleted_at: Option<String>,
+}
+
+impl From<&TemplateRecord> for TemplateView {
+    fn from(t: &TemplateRecord) -> Self {
+        TemplateView {
+            id: t.id,
+            org_id: t.org_id.clone(),
+            workspace_id: t.workspace_id.clone(),
+            name: t.name.clone(),
+            provider: t.provider.clone(),
+            model_id: t.model_id.clone(),
+            system_instructions: t.system_instructions.clone(),
+            user_prompt_template: t.user_prompt_template.clone(),
+            country_set: t.country_set.clone(),
+            inference_params: t.inference_params.clone(),
+            tools_spec: t.tools_spec.clone(),
+            response_format: t.response_format.clone(),
+            grounding_profile_id: t.grounding_profile_id.clone(),
+            grounding_snapshot_id: t.grounding_snapshot_id.clone(),
+            retrieval_params: t.retrieval_params.clone(),
+            created_by: t.created_by.clone(),
+            config_hash: t.config_hash.clone(),
+            config_canonical_json: t.config_canonical_json.clone(),
+            created_at: ts(t.created_at),
+            deleted_at: t.deleted_at.map(ts),
+        }
+    }
+}
+
+/// A version row.
+#[derive(Debug, Serialize)]
+pub struct VersionView {
+    /// Version id.
+    pub version_id: Uuid,
+    /// Provider.
+    pub provider: String,
+    /// The served build.
+    pub provider_version_key: String,
+    /// Model.
+    pub model_id: String,
+    /// First sighting.
+    pub first_seen_at: String,
+    /// Latest sighting.
+    pub last_seen_at: String,
+    /// When a fingerprint was first captured.
+    pub fingerprint_captured_at: Option<String>,
+}
+
+impl From<&prompter_storage::VersionRecord> for VersionView {
+    fn from(v: &prompter_storage::VersionRecord) -> Self {
+        VersionView {
+            version_id: v.id,
+            provider: v.provider.clone(),
+            provider_version_key: v.provider_version_key.clone(),
+            model_id: v.model_id.clone(),
+            first_seen_at: ts(v.first_seen_at),
+            last_seen_at: ts(v.last_seen_at),
+            fingerprint_captured_at: v.fingerprint_captured_at.map(ts),
+        }
+    }
+}
+
+/// A result in a listing.
+#[derive(Debug, Serialize)]
+pub struct ResultSummary {
+    /// Result id.
+    pub result_id: Uuid,
+    /// Template id.
+    pub template_id: Uuid,
+    /// Version row.
+    pub version_id: Option<Uuid>,
+    /// The served build.
+    pub provider_version_key: String,
+    /// Fingerprint, when present.
+    pub system_fingerprint: Option<String>,
+    /// Country of the run.
+    pub country: Option<String>,
+    /// When it was stored.
+    pub created_at: String,
+}
+
+impl From<&ResultRecord> for ResultSummary {
+    fn from(r: &ResultRecord) -> Self {
+        ResultSummary {
+            result_id: r.id,
+            template_id: r.template_id,
+            version_id: r.version_id,
+            provider_version_key: r.provider_version_key.clone(),
+            system_fingerprint: r.system_fingerprint.clone(),
+            country: r.country.clone(),
+            created_at: ts(r.created_at),
+        }
+    }
+}
+
+/// One result with everything stored for audit.
+#[derive(Debug, Serialize)]
+pub struct ResultDetail {
+    /// The summary fields.
+    #[serde(flatten)]
+    pub summary: ResultSummary,
+    /// Full request.
+    pub request: Value,
+    /// Full provider response.
+    pub response: Value,
+    /// Analysis config.
+    pub analysis_config: Value,
+}
+
+/// A drift event.
+#[derive(Debug, Serialize)]
+pub struct DriftView {
+    /// Event id.
+    pub event_id: Uuid,
+    /// Template id.
+    pub template_id: Uuid,
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model_id: String,
+    /// Key seen before.
+    pub previous_key: String,
+    /// New key.
+    pub new_key: String,
+    /// When it was detected.
+    pub detected_at: String,
+}
+
+impl From<&prompter_storage::DriftRecord> for DriftView {
+    fn from(d: &prompter_storage::DriftRecord) -> Self {
+        DriftView {
+            event_id: d.id,
+            template_id: d.template_id,
+            provider: d.provider.clone(),
+            model_id: d.model_id.clone(),
+            previous_key: d.previous_key.clone(),
+            new_key: d.new_key.clone(),
+            detected_at: ts(d.detected_at),
+        }
+    }
+}

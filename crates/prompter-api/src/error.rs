@@ -70,8 +70,12 @@ pub enum Code {
     ProbeDisabledNoVersion,
     /// 503: another caller's probe is still in flight.
     ProbePending,
+    /// 503: a run with the same Idempotency-Key is still in flight.
+    RunInFlight,
     /// 503: the database is unreachable or its pool exhausted.
     DatabaseUnavailable,
+    /// 503: the request took longer than the server's request timeout.
+    RequestTimeout,
     /// 503: the provider answered but the result could not be stored.
     ResultNotStored,
     /// 500: a bug; the body carries the request id.
@@ -109,7 +113,9 @@ impl Code {
             ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
             ProbeDisabledNoVersion => "PROBE_DISABLED_NO_VERSION",
             ProbePending => "PROBE_PENDING",
+            RunInFlight => "RUN_IN_FLIGHT",
             DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            RequestTimeout => "REQUEST_TIMEOUT",
             ResultNotStored => "RESULT_NOT_STORED",
             InternalError => "INTERNAL_ERROR",
         }
@@ -134,7 +140,8 @@ impl Code {
             ProviderAuthFailed | ProviderBadRequest | ProviderUpstreamError
             | ProviderDecodeError => StatusCode::BAD_GATEWAY,
             ProviderRateLimited | ProviderOverloaded | ProviderNotConfigured
-            | ProbeDisabledNoVersion | ProbePending | DatabaseUnavailable | ResultNotStored => {
+            | ProbeDisabledNoVersion | ProbePending | RunInFlight | DatabaseUnavailable
+            | RequestTimeout | ResultNotStored => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -143,7 +150,7 @@ impl Code {
     }
 
     /// Every code, for documentation and the OpenAPI document.
-    pub const ALL: [Code; 29] = {
+    pub const ALL: [Code; 31] = {
         use Code::*;
         [
             ValidationFailed,
@@ -172,7 +179,9 @@ impl Code {
             ProviderNotConfigured,
             ProbeDisabledNoVersion,
             ProbePending,
+            RunInFlight,
             DatabaseUnavailable,
+            RequestTimeout,
             ResultNotStored,
             InternalError,
         ]
@@ -400,6 +409,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::ProbePending { retry_after } => ApiError::new(
                 Code::ProbePending,
                 "a probe for this template is still in flight; retry shortly",
+            )
+            .retry_after(retry_after),
+            ServiceError::RunInFlight { retry_after } => ApiError::new(
+                Code::RunInFlight,
+                "a run with this Idempotency-Key is still in flight; retry shortly",
             )
             .retry_after(retry_after),
             ServiceError::IdempotencyKeyReused => ApiError::new(

@@ -6,6 +6,7 @@
 //! `prompter-providers`.
 
 pub mod app;
+pub mod auth;
 pub mod body;
 pub mod caller;
 pub mod cli;
@@ -13,7 +14,9 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod middleware;
+pub mod ratelimit;
 pub mod routes;
+pub mod security;
 pub mod state;
 pub mod telemetry;
 

@@ -24,6 +24,8 @@ enum Command {
     Hash,
     /// Database migrations.
     Migrate(MigrateArgs),
+    /// API keys: create (printed once), list, revoke.
+    Keys(prompter_api::cli::keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,15 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prompter migrate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Keys(args)) => runtime().block_on(async {
+            match prompter_api::cli::keys::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prompter keys: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -63,6 +63,12 @@ pub enum ServiceError {
         /// Suggested wait.
         retry_after: Duration,
     },
+    /// A run with the same idempotency key is still in flight after the wait.
+    #[error("a run with this Idempotency-Key is still in flight; retry shortly")]
+    RunInFlight {
+        /// Suggested wait.
+        retry_after: Duration,
+    },
     /// The same idempotency key was used with a different body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,

@@ -12,14 +12,16 @@ pub mod diff;
 pub mod error;
 pub mod guard;
 pub mod metrics_catalog;
+mod history;
 mod runs;
 mod templates;
+pub mod webhook;
 mod versions;
 
 pub use error::{ServiceError, ServiceResult};
 pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};
 pub use prompter_storage::Scope;
-pub use runs::{RunOutcome, RunRequest};
+pub use runs::{IdempotencyKey, RunOutcome, RunRequest, IDEMPOTENCY_TTL};
 pub use versions::EnsureRequest;
 
 use prompter_domain::{HashAlgorithm, Limits, ValidationMode};

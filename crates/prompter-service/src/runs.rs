@@ -6,9 +6,24 @@ use crate::Prompter;
 use chrono::Utc;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
 use prompter_providers::CompletionRequest;
-use prompter_storage::{NewResult, ResultRecord, Scope};
+use prompter_storage::{Claim, NewResult, ResultRecord, Scope, TemplateRecord};
 use serde_json::{json, Value};
+use std::time::Duration;
 use uuid::Uuid;
+
+/// How long an idempotency key replays its result.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often a caller waiting on another caller's in-flight key looks again.
+const IDEMPOTENCY_POLL: Duration = Duration::from_millis(25);
+
+/// An `Idempotency-Key` and the hash of the body it was sent with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The caller's key.
+    pub key: String,
+    /// Hash of the request body (same key + different hash → refused).
+    pub request_hash: String,
+}
 
 /// The run body (V7 fields).
 #[derive(Debug, Clone)]
@@ -40,14 +55,72 @@ impl Prompter {
     /// Runs the template's prompt once and stores the full request and response.
     ///
     /// The version key comes from the completion's own response; a probe (through
-    /// the guard) happens only when the response carries no key.
+    /// the guard) happens only when the response carries no key. With an
+    /// idempotency key, a repeat (also concurrent, also across restarts and
+    /// instances: the key lives in the database) replays the first result.
     pub async fn run(
         &self,
         scope: &Scope,
         template_id: Uuid,
         req: RunRequest,
+        idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
         let tpl = self.active_template(scope, template_id, None, None).await?;
+        let Some(idem) = idempotency else {
+            let new = self.produce(&tpl, req).await?;
+            let result = self
+                .inner
+                .store
+                .insert_result(new)
+                .await
+                .map_err(|source| ServiceError::ResultNotStored { source })?;
+            return Ok(RunOutcome { result, replayed: false });
+        };
+        let deadline = tokio::time::Instant::now() + self.inner.cfg.probe_wait_timeout;
+        loop {
+            let claim = self
+                .inner
+                .store
+                .claim_idempotency(tpl.id, &tpl.org_id, &idem.key, &idem.request_hash, IDEMPOTENCY_TTL)
+                .await?;
+            match claim {
+                Claim::New => break,
+                Claim::Mismatch => return Err(ServiceError::IdempotencyKeyReused),
+                Claim::Completed(id) => {
+                    metrics::counter!(m::IDEMPOTENT_REPLAYS_TOTAL).increment(1);
+                    let result = self.get_result(scope, id).await?;
+                    return Ok(RunOutcome { result, replayed: true });
+                }
+                Claim::InFlight => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ServiceError::RunInFlight {
+                            retry_after: Duration::from_secs(1),
+                        });
+                    }
+                    tokio::time::sleep(IDEMPOTENCY_POLL).await;
+                }
+            }
+        }
+        let produced = self.produce(&tpl, req).await;
+        let new = match produced {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing was produced: free the key so a retry may run.
+                let _ = self.inner.store.release_idempotency(tpl.id, &idem.key).await;
+                return Err(e);
+            }
+        };
+        let result = self
+            .inner
+            .store
+            .insert_result_idempotent(new, Some((tpl.id, &idem.key)))
+            .await
+            .map_err(|source| ServiceError::ResultNotStored { source })?;
+        Ok(RunOutcome { result, replayed: false })
+    }
+
+    /// Calls the model and records the version; returns the result to store.
+    async fn produce(&self, tpl: &TemplateRecord, req: RunRequest) -> ServiceResult<NewResult> {
         let model = tpl.model_id.clone();
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
@@ -78,14 +151,14 @@ impl Prompter {
         let now = Utc::now();
         let (version_id, key) = if vk.key == UNKNOWN_VERSION_KEY {
             // The response does not say which build served it: ask (guarded).
-            match self.ensure_for(&tpl, provider, &model).await {
+            match self.ensure_for(tpl, provider, &model).await {
                 Ok((o, _)) => (Some(o.version_id), o.provider_version_key),
                 Err(ServiceError::ProbeDisabledNoVersion) => (None, vk.key.clone()),
                 Err(e) => return Err(not_stored(e)),
             }
         } else {
             let v = self
-                .record_version(&tpl, provider, &model, &vk.key, fingerprint.is_some(), now)
+                .record_version(tpl, provider, &model, &vk.key, fingerprint.is_some(), now)
                 .await
                 .map_err(not_stored)?;
             (Some(v.id), v.provider_version_key)
@@ -112,26 +185,17 @@ impl Prompter {
             "runtime_vars": req.runtime_vars,
             "use_grounding": req.use_grounding,
         });
-        let result = self
-            .inner
-            .store
-            .insert_result(NewResult {
-                org_id: tpl.org_id.clone(),
-                workspace_id: tpl.workspace_id.clone(),
-                template_id: tpl.id,
-                version_id,
-                provider_version_key: key,
-                system_fingerprint: fingerprint,
-                country: req.country.clone(),
-                request,
-                response: completion.raw_response,
-                analysis_config,
-            })
-            .await
-            .map_err(|e| ServiceError::ResultNotStored { source: e })?;
-        Ok(RunOutcome {
-            result,
-            replayed: false,
+        Ok(NewResult {
+            org_id: tpl.org_id.clone(),
+            workspace_id: tpl.workspace_id.clone(),
+            template_id: tpl.id,
+            version_id,
+            provider_version_key: key,
+            system_fingerprint: fingerprint,
+            country: req.country.clone(),
+            request,
+            response: completion.raw_response,
+            analysis_config,
         })
     }
 }

@@ -1,4 +1,5 @@
 //! Subcommands of the `prompter` binary besides `serve`.
 
 pub mod hash;
+pub mod keys;
 pub mod migrate;

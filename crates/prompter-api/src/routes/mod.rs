@@ -1,5 +1,6 @@
 //! HTTP routes: V7's drop-in routes and the operational endpoints.
 
+pub mod history;
 pub mod ops;
 pub mod v7;
 
@@ -12,8 +13,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/prompt-templates")
             .route("", web::post().to(v7::create))
+            .route("", web::get().to(history::list))
             .route("/health", web::get().to(ops::v7_health))
             .route("/check-duplicate", web::post().to(v7::check_duplicate))
+            .route("/drift", web::get().to(history::drift))
+            .route("/results/{result_id}", web::get().to(history::result))
+            .route("/{id}", web::get().to(history::get))
+            .route("/{id}", web::delete().to(history::delete))
+            .route("/{id}/restore", web::post().to(history::restore))
+            .route("/{id}/versions", web::get().to(history::versions))
+            .route("/{id}/results", web::get().to(history::results))
+            .route("/{id}/diff/{other_id}", web::get().to(history::diff))
             .route("/{id}/ensure-version", web::post().to(v7::ensure_version))
             .route("/{id}/run", web::post().to(v7::run)),
     )

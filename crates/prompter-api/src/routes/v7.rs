@@ -1,7 +1,7 @@
 //! V7's routes under `/api/prompt-templates`, same shapes and statuses.
 
 use super::template_id;
-use crate::body::{read_dto, read_json};
+use crate::body::{dto_from_json, read_dto, read_json};
 use crate::caller::{Caller, Role};
 use crate::dto::{
     ts, CreatedTemplate, DuplicateCheck, EnsureVersionBody, EnsuredVersion, RunAnswer, RunBody,
@@ -10,7 +10,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use prompter_domain::TemplateRequest;
-use prompter_service::{EnsureRequest, RunRequest, Scope};
+use prompter_service::{EnsureRequest, IdempotencyKey, RunRequest, Scope};
+use sha2::{Digest, Sha256};
 use serde_json::Value;
 
 /// Reads a create-shaped body; with an API key, absent org/workspace default
@@ -106,7 +107,9 @@ pub async fn run(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Write)?;
     let id = template_id(&path)?;
-    let body: RunBody = read_dto(&req, payload, &state.body).await?;
+    let json = read_json(&req, payload, &state.body).await?;
+    let body: RunBody = dto_from_json(&json)?;
+    let idempotency = idempotency_key(&req, &json)?;
     let outcome = state
         .prompter
         .run(
@@ -120,6 +123,7 @@ pub async fn run(
                 runtime_vars: Value::Object(body.runtime_vars),
                 use_grounding: body.use_grounding,
             },
+            idempotency,
         )
         .await?;
     let mut res = HttpResponse::Ok();
@@ -127,4 +131,32 @@ pub async fn run(
         res.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(res.json(RunAnswer::from(&outcome.result)))
+}
+
+/// Reads the optional `Idempotency-Key` header; the body hash is over the
+/// parsed body with sorted keys, so formatting differences do not matter.
+fn idempotency_key(
+    req: &HttpRequest,
+    body: &prompter_domain::Json,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::field(
+                crate::error::Code::ValidationFailed,
+                vec!["header".into(), "Idempotency-Key".into()],
+                "invalid_header",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    let canonical = serde_json::to_string(&body.to_serde()).unwrap_or_default();
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        request_hash: hex::encode(Sha256::digest(canonical.as_bytes())),
+    }))
 }

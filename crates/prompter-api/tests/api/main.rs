@@ -5,4 +5,5 @@
 mod helpers;
 mod v7_routes;
 mod probe_guard;
+mod beyond_v7;
 mod errors;

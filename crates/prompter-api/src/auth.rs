@@ -1,0 +1,416 @@
+//! API keys and the authentication middleware.
+//!
+//! # Keys
+//!
+//! A key reads `prm_<prefix>_<secret>`: `prefix` is 8 random characters of
+//! `[a-z0-9]` (public: it names the key in `keys list`, logs and rate
+//! limits, and is the lookup index), `secret` is 32 random bytes (256 bits)
+//! in unpadded base64url (43 characters). Both come from the thread-local
+//! CSPRNG of `rand` (ChaCha, seeded from the operating system).
+//!
+//! The database keeps only `sha256_hex(whole key)`, the prefix, the scope
+//! (org, optional workspace), the role and timestamps. A fast hash is right
+//! here: slow password hashes (argon2, bcrypt) exist to make guessing
+//! *low-entropy* secrets expensive, and a 256-bit random secret cannot be
+//! guessed whatever the hash speed; a slow hash would only add latency to
+//! every request. The stored hash is compared with the computed one in
+//! constant time (`subtle`).
+//!
+//! # Middleware
+//!
+//! [`authenticate`] runs on every request. The open routes ([`OPEN_PATHS`],
+//! plus `/metrics` unless `--metrics-auth`) pass untouched. With auth
+//! required, everything else needs `Authorization: Bearer <key>`: no or a bad
+//! key is 401 `UNAUTHORIZED`; a good key becomes a [`Caller`] (the key's
+//! tenant scope and role) in the request extensions, after one token of the
+//! key's rate-limit bucket (429 `RATE_LIMITED` with `Retry-After`). Handlers
+//! then check the role (403) and run every query in the caller's scope, so
+//! another tenant's rows are 404.
+//!
+//! Lookups are cached per prefix for `--auth-cache-ttl-ms` (default 5 s):
+//! a key created or revoked while the server runs is honoured within that
+//! time, on every instance, without a restart. Unknown prefixes are cached
+//! too (negative entries), and the cache is bounded.
+//!
+//! The key itself never reaches a log line, an error message or a metric
+//! label; only its public prefix does.
+
+use crate::caller::{Caller, Role};
+use crate::error::{ApiError, Code};
+use crate::ratelimit::RateLimiter;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage, ResponseError};
+use base64::Engine as _;
+use prompter_storage::{ApiKeyRecord, NewApiKey, StorageError, Store};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Every key starts with this tag.
+pub const KEY_TAG: &str = "prm_";
+/// Length of the public prefix.
+pub const PREFIX_LEN: usize = 8;
+/// Random bytes of the secret part (256 bits).
+pub const SECRET_BYTES: usize = 32;
+/// Length of the secret part in unpadded base64url.
+pub const SECRET_CHARS: usize = 43;
+const PREFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Routes that never need a key.
+pub const OPEN_PATHS: [&str; 4] = ["/healthz", "/readyz", "/version", "/api/prompt-templates/health"];
+
+/// Entries of the lookup cache before expired ones are swept.
+const CACHE_CAP: usize = 10_000;
+
+/// A freshly generated key: show `key` once, store the rest.
+#[derive(Clone)]
+pub struct GeneratedKey {
+    /// The whole key (`prm_<prefix>_<secret>`): shown once, never stored.
+    pub key: String,
+    /// The public prefix.
+    pub prefix: String,
+    /// `sha256_hex(key)`.
+    pub key_hash: String,
+}
+
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new random key.
+pub fn generate_key() -> GeneratedKey {
+    let mut rng = rand::rng();
+    let prefix: String = (0..PREFIX_LEN)
+        .map(|_| PREFIX_ALPHABET[rng.random_range(0..PREFIX_ALPHABET.len())] as char)
+        .collect();
+    let mut secret = [0u8; SECRET_BYTES];
+    rng.fill(&mut secret[..]);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let key = format!("{KEY_TAG}{prefix}_{secret}");
+    let key_hash = hash_key(&key);
+    GeneratedKey {
+        key,
+        prefix,
+        key_hash,
+    }
+}
+
+/// Lower-case hex SHA-256 of the whole key (what the database stores).
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The public prefix of a well-formed key, or `None`.
+pub fn key_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_TAG)?;
+    if rest.len() != PREFIX_LEN + 1 + SECRET_CHARS || !rest.is_ascii() {
+        return None;
+    }
+    let (prefix, tail) = rest.split_at(PREFIX_LEN);
+    let secret = tail.strip_prefix('_')?;
+    let prefix_ok = prefix.bytes().all(|b| PREFIX_ALPHABET.contains(&b));
+    let secret_ok = secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (prefix_ok && secret_ok).then_some(prefix)
+}
+
+/// Whether `key` hashes to `stored_hash`, compared in constant time.
+pub fn verify_key(key: &str, stored_hash: &str) -> bool {
+    let computed = hash_key(key);
+    computed
+        .as_bytes()
+        .ct_eq(stored_hash.to_ascii_lowercase().as_bytes())
+        .into()
+}
+
+/// Generates and stores a key (retrying the rare prefix collision); returns
+/// the whole key, to be shown once, and the stored record.
+pub async fn create_key(
+    store: &Store,
+    org_id: &str,
+    workspace_id: Option<&str>,
+    role: Role,
+) -> Result<(GeneratedKey, ApiKeyRecord), StorageError> {
+    let mut attempts = 0;
+    loop {
+        let generated = generate_key();
+        let new = NewApiKey {
+            prefix: generated.prefix.clone(),
+            key_hash: generated.key_hash.clone(),
+            org_id: org_id.to_owned(),
+            workspace_id: workspace_id.map(str::to_owned),
+            role: role.as_str().to_owned(),
+        };
+        match store.insert_api_key(new).await {
+            Ok(rec) => return Ok((generated, rec)),
+            Err(StorageError::Conflict { .. }) if attempts < 5 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    record: Option<Arc<ApiKeyRecord>>,
+    fetched: Instant,
+}
+
+/// Resolves bearer keys to callers, with a short-lived cache per prefix.
+#[derive(Debug)]
+pub struct KeyResolver {
+    store: Store,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, CacheEntry>>,
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(Code::Unauthorized, message)
+}
+
+impl KeyResolver {
+    /// A resolver over `store` caching lookups for `ttl`.
+    pub fn new(store: Store, ttl: Duration) -> Self {
+        KeyResolver {
+            store,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, prefix: &str, now: Instant) -> Option<Option<Arc<ApiKeyRecord>>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(prefix)
+            .filter(|e| now.saturating_duration_since(e.fetched) < self.ttl)
+            .map(|e| e.record.clone())
+    }
+
+    fn remember(&self, prefix: &str, record: Option<Arc<ApiKeyRecord>>, now: Instant) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAP && !cache.contains_key(prefix) {
+            let ttl = self.ttl;
+            cache.retain(|_, e| now.saturating_duration_since(e.fetched) < ttl);
+            if cache.len() >= CACHE_CAP {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            prefix.to_owned(),
+            CacheEntry {
+                record,
+                fetched: now,
+            },
+        );
+    }
+
+    async fn lookup(&self, prefix: &str) -> Result<Option<Arc<ApiKeyRecord>>, ApiError> {
+        let now = Instant::now();
+        if let Some(hit) = self.cached(prefix, now) {
+            return Ok(hit);
+        }
+        let record = self.store.find_api_key_by_prefix(prefix).await?.map(Arc::new);
+        self.remember(prefix, record.clone(), now);
+        if let Some(rec) = record.as_ref().filter(|r| r.revoked_at.is_none()) {
+            // Best effort, at most once per cache period per key.
+            let store = self.store.clone();
+            let id = rec.id;
+            tokio::spawn(async move {
+                let _ = store.touch_api_key(id, chrono::Utc::now()).await;
+            });
+        }
+        Ok(record)
+    }
+
+    /// The caller a bearer key stands for: 401 for a malformed, unknown,
+    /// wrong or revoked key; 503 when the key store is unreachable.
+    pub async fn resolve(&self, key: &str) -> Result<Caller, ApiError> {
+        let Some(prefix) = key_prefix(key) else {
+            return Err(unauthorized("the API key is not valid"));
+        };
+        let Some(rec) = self.lookup(prefix).await? else {
+            // Hash anyway so unknown and wrong keys take the same time.
+            let _ = verify_key(key, "");
+            return Err(unauthorized("the API key is not valid"));
+        };
+        if !verify_key(key, &rec.key_hash) {
+            tracing::info!(key_prefix = %prefix, "API key with a known prefix but a wrong secret");
+            return Err(unauthorized("the API key is not valid"));
+        }
+        if rec.revoked_at.is_some() {
+            tracing::info!(key_prefix = %prefix, "revoked API key used");
+            return Err(unauthorized("the API key was revoked"));
+        }
+        let role: Role = rec.role.parse().map_err(|_| {
+            tracing::warn!(key_prefix = %prefix, role = %rec.role, "API key with an unknown role");
+            unauthorized("the API key is not valid")
+        })?;
+        Ok(Caller {
+            scope: rec.scope(),
+            role,
+            key_prefix: Some(rec.prefix.clone()),
+        })
+    }
+
+    /// Forgets every cached lookup.
+    pub fn clear(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// What the middleware needs (app data).
+#[derive(Debug)]
+pub struct AuthLayer {
+    /// Key resolution; `None` when auth is off.
+    pub resolver: Option<KeyResolver>,
+    /// Whether `/metrics` needs an admin key.
+    pub metrics_auth: bool,
+    /// Per-key (and optionally anonymous) token buckets.
+    pub limiter: RateLimiter,
+    /// Whether anonymous callers (auth off) are rate-limited by IP.
+    pub limit_anonymous: bool,
+}
+
+impl AuthLayer {
+    /// Whether requests need a key.
+    pub fn required(&self) -> bool {
+        self.resolver.is_some()
+    }
+
+    fn is_open(&self, path: &str) -> bool {
+        OPEN_PATHS.contains(&path) || (path == "/metrics" && !self.metrics_auth)
+    }
+}
+
+/// The key of an `Authorization: Bearer <key>` header (scheme case-insensitive).
+pub fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, key) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+        .filter(|k| !k.is_empty())
+}
+
+fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    let mut res = err.error_response();
+    if err.code() == Code::Unauthorized {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    req.into_response(res)
+}
+
+fn rate_limited(wait: Duration) -> ApiError {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    ApiError::new(
+        Code::RateLimited,
+        format!("too many requests for this API key; retry in {secs} s"),
+    )
+    .retry_after(Duration::from_secs(secs))
+}
+
+/// The authentication middleware (see the module docs).
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(layer) = req.app_data::<web::Data<AuthLayer>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let open = layer.is_open(req.path());
+    let Some(resolver) = layer.resolver.as_ref() else {
+        if layer.limit_anonymous && !open {
+            let ip = req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|| "unknown".into());
+            if let Err(wait) = layer.limiter.check(&format!("anon:{ip}")) {
+                return Ok(reject(req, rate_limited(wait)));
+            }
+        }
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    if open {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    }
+    let caller = match bearer(&req) {
+        None => Err(unauthorized(
+            "an API key is required: send Authorization: Bearer <key>",
+        )),
+        Some(key) => resolver.resolve(key).await,
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return Ok(reject(req, e)),
+    };
+    if req.path() == "/metrics" {
+        if let Err(e) = caller.require(Role::Admin) {
+            return Ok(reject(req, e));
+        }
+    }
+    let bucket = caller.key_prefix.clone().unwrap_or_default();
+    if let Err(wait) = layer.limiter.check(&bucket) {
+        return Ok(reject(req, rate_limited(wait)));
+    }
+    req.extensions_mut().insert(caller);
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_verify() {
+        let k = generate_key();
+        assert!(k.key.starts_with("prm_"));
+        assert_eq!(k.key.len(), KEY_TAG.len() + PREFIX_LEN + 1 + SECRET_CHARS);
+        assert_eq!(key_prefix(&k.key), Some(k.prefix.as_str()));
+        assert!(verify_key(&k.key, &k.key_hash));
+        assert_eq!(k.key_hash.len(), 64);
+        let other = generate_key();
+        assert_ne!(k.key, other.key);
+        assert!(!verify_key(&other.key, &k.key_hash));
+        // Debug never shows the secret.
+        assert!(!format!("{k:?}").contains(&k.key));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_prefix() {
+        let k = generate_key().key;
+        for bad in [
+            "",
+            "prm_",
+            "Bearer x",
+            &k[..k.len() - 1],
+            &format!("{k}x"),
+            &k.replacen("prm_", "prx_", 1),
+            &k.replacen('_', "-", 2),
+            &format!("prm_ABCDEFGH_{}", &k[13..]),
+            &format!("{}é", &k[..k.len() - 2]),
+        ] {
+            assert_eq!(key_prefix(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(verify_key("abc", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+        assert!(!verify_key("abc", ""));
+    }
+}

@@ -1,0 +1,172 @@
+//! `prompter keys create|list|revoke`: API key administration, straight
+//! against the database (no running server needed; a running server honours
+//! the change within its key-cache time, `--auth-cache-ttl-ms`).
+//!
+//! `keys create` prints the new key alone on the last line of stdout and
+//! everything else on stderr, so `KEY=$(prompter keys create …)` works. The
+//! key is shown only then: the database keeps its SHA-256 hash.
+
+use crate::auth;
+use crate::caller::Role;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+use prompter_storage::{Backend, PoolConfig, Scope, StorageError, Store};
+use std::io::Write;
+
+/// `prompter keys …`
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeysAction,
+    /// Database URL (default: PROMPTER_DATABASE_URL, else the embedded SQLite file).
+    #[arg(long, env = "PROMPTER_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Apply pending migrations first (SQLite always does).
+    #[arg(long, env = "PROMPTER_MIGRATE", global = true)]
+    pub migrate: bool,
+}
+
+/// Key actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; prints it once, alone on the last line of stdout.
+    Create {
+        /// The org the key is scoped to.
+        #[arg(long)]
+        org: String,
+        /// Restrict the key to one workspace of the org.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// What the key may do: read (GET routes and check-duplicate), write (also create, ensure-version, run, delete, restore) or admin (also /metrics with --metrics-auth).
+        #[arg(long, value_parser = ["read", "write", "admin"])]
+        role: String,
+    },
+    /// List keys (never the keys themselves): prefix, scope, role, status, times.
+    List {
+        /// Only the keys of this org.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke the key with this public prefix (idempotent).
+    Revoke {
+        /// The 8-character prefix (`prm_<prefix>_…`), or the whole key.
+        prefix: String,
+    },
+}
+
+async fn open(args: &KeysArgs) -> Result<Store, String> {
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| prompter_storage::DEFAULT_DATABASE_URL.to_owned());
+    let store = Store::connect(&url, &PoolConfig::single())
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let pending = store.pending_migrations().await.map_err(|e| e.to_string())?;
+    if !pending.is_empty() {
+        if store.backend() == Backend::Postgres && !args.migrate {
+            return Err(format!(
+                "the database has {} pending migration(s): {}; run `prompter migrate up` (or pass --migrate)",
+                pending.len(),
+                pending.join(", ")
+            ));
+        }
+        store.migrate_up().await.map_err(|e| e.to_string())?;
+    }
+    Ok(store)
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn check_id(what: &str, v: &str) -> Result<(), String> {
+    if v.trim().is_empty() || v.len() > 1024 || v.chars().any(char::is_control) {
+        return Err(format!("--{what} must be 1 to 1024 bytes without control characters"));
+    }
+    Ok(())
+}
+
+/// Runs the action; the error says why.
+pub async fn run(args: KeysArgs) -> Result<(), String> {
+    let store = open(&args).await?;
+    let out = run_on(&store, args.action).await;
+    store.close().await;
+    out
+}
+
+async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
+    match action {
+        KeysAction::Create { org, workspace, role } => {
+            check_id("org", &org)?;
+            if let Some(w) = &workspace {
+                check_id("workspace", w)?;
+            }
+            let role: Role = role.parse()?;
+            let (generated, rec) = auth::create_key(store, &org, workspace.as_deref(), role)
+                .await
+                .map_err(|e| format!("cannot store the key: {e}"))?;
+            eprintln!(
+                "Created API key {} (org {}, workspace {}, role {}).",
+                rec.prefix,
+                rec.org_id,
+                rec.workspace_id.as_deref().unwrap_or("(all)"),
+                rec.role
+            );
+            eprintln!("It is shown only now: store it in a secret manager. Send it as `Authorization: Bearer <key>`.");
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", generated.key).map_err(|e| e.to_string())?;
+            stdout.flush().map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        KeysAction::List { org } => {
+            let scope = match org {
+                Some(o) => Scope::tenant(o, None),
+                None => Scope::Unrestricted,
+            };
+            let keys = store.list_api_keys(&scope).await.map_err(|e| e.to_string())?;
+            let mut stdout = std::io::stdout().lock();
+            let line = |s: &mut std::io::StdoutLock<'_>, cols: [&str; 7]| {
+                writeln!(
+                    s,
+                    "{:<10} {:<24} {:<24} {:<6} {:<8} {:<21} {}",
+                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
+                )
+            };
+            line(&mut stdout, ["PREFIX", "ORG", "WORKSPACE", "ROLE", "STATUS", "CREATED", "LAST_USED"])
+                .map_err(|e| e.to_string())?;
+            for k in &keys {
+                let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                line(
+                    &mut stdout,
+                    [
+                        &k.prefix,
+                        &k.org_id,
+                        k.workspace_id.as_deref().unwrap_or("*"),
+                        &k.role,
+                        status,
+                        &ts(Some(k.created_at)),
+                        &ts(k.last_used_at),
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            eprintln!("{} key(s)", keys.len());
+            Ok(())
+        }
+        KeysAction::Revoke { prefix } => {
+            let prefix = auth::key_prefix(&prefix).unwrap_or(&prefix).to_owned();
+            match store.revoke_api_key(&prefix).await {
+                Ok(rec) => {
+                    println!("revoked {} at {}", rec.prefix, ts(rec.revoked_at));
+                    eprintln!("Running servers reject it within their key-cache time (--auth-cache-ttl-ms, default 5 s).");
+                    Ok(())
+                }
+                Err(StorageError::NotFound) => Err(format!("no API key with prefix {prefix}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
+}
