@@ -71,8 +71,16 @@ mod tests {
         assert_eq!(
             d,
             vec![
-                Difference { path: "country_set".into(), left: json!(["DE", "GB"]), right: json!(["DE"]) },
-                Difference { path: "inference_params.temperature".into(), left: json!(0.7), right: json!(0.2) },
+                Difference {
+                    path: "country_set".into(),
+                    left: json!(["DE", "GB"]),
+                    right: json!(["DE"])
+                },
+                Difference {
+                    path: "inference_params.temperature".into(),
+                    left: json!(0.7),
+                    right: json!(0.2)
+                },
             ]
         );
         assert!(diff_canonical(a, a).is_empty());
@@ -81,6 +89,13 @@ mod tests {
     #[test]
     fn missing_keys_are_null() {
         let d = diff_canonical(r#"{"a":{"x":1}}"#, r#"{"a":{}}"#);
-        assert_eq!(d, vec![Difference { path: "a.x".into(), left: json!(1), right: Value::Null }]);
+        assert_eq!(
+            d,
+            vec![Difference {
+                path: "a.x".into(),
+                left: json!(1),
+                right: Value::Null
+            }]
+        );
     }
 }

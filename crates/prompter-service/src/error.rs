@@ -55,7 +55,9 @@ pub enum ServiceError {
         provider: String,
     },
     /// Probing is disabled and no version is known yet.
-    #[error("probing is disabled (PROMPTER_PROBE_DISABLED) and no version is known for this template")]
+    #[error(
+        "probing is disabled (PROMPTER_PROBE_DISABLED) and no version is known for this template"
+    )]
     ProbeDisabledNoVersion,
     /// Another caller's probe for the same window did not finish in time.
     #[error("a probe for this template is still in flight; retry shortly")]

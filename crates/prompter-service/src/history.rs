@@ -48,11 +48,7 @@ impl Prompter {
     }
 
     /// Restores a deleted template; `TemplateExists` names the active twin.
-    pub async fn restore_template(
-        &self,
-        scope: &Scope,
-        id: Uuid,
-    ) -> ServiceResult<TemplateRecord> {
+    pub async fn restore_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<TemplateRecord> {
         match self.inner.store.restore_template(scope, id).await {
             Ok(t) => Ok(t),
             Err(StorageError::Conflict {

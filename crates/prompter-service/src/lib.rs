@@ -11,12 +11,13 @@
 pub mod diff;
 pub mod error;
 pub mod guard;
-pub mod metrics_catalog;
 mod history;
+pub mod metrics_catalog;
 mod runs;
+pub mod telemetry;
 mod templates;
-pub mod webhook;
 mod versions;
+pub mod webhook;
 
 pub use error::{ServiceError, ServiceResult};
 pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};

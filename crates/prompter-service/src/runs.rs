@@ -2,6 +2,7 @@
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::metrics_catalog as m;
+use crate::telemetry;
 use crate::Prompter;
 use chrono::Utc;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
@@ -9,6 +10,7 @@ use prompter_providers::CompletionRequest;
 use prompter_storage::{Claim, NewResult, ResultRecord, Scope, TemplateRecord};
 use serde_json::{json, Value};
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// How long an idempotency key replays its result.
@@ -74,14 +76,23 @@ impl Prompter {
                 .insert_result(new)
                 .await
                 .map_err(|source| ServiceError::ResultNotStored { source })?;
-            return Ok(RunOutcome { result, replayed: false });
+            return Ok(RunOutcome {
+                result,
+                replayed: false,
+            });
         };
         let deadline = tokio::time::Instant::now() + self.inner.cfg.probe_wait_timeout;
         loop {
             let claim = self
                 .inner
                 .store
-                .claim_idempotency(tpl.id, &tpl.org_id, &idem.key, &idem.request_hash, IDEMPOTENCY_TTL)
+                .claim_idempotency(
+                    tpl.id,
+                    &tpl.org_id,
+                    &idem.key,
+                    &idem.request_hash,
+                    IDEMPOTENCY_TTL,
+                )
                 .await?;
             match claim {
                 Claim::New => break,
@@ -89,7 +100,10 @@ impl Prompter {
                 Claim::Completed(id) => {
                     metrics::counter!(m::IDEMPOTENT_REPLAYS_TOTAL).increment(1);
                     let result = self.get_result(scope, id).await?;
-                    return Ok(RunOutcome { result, replayed: true });
+                    return Ok(RunOutcome {
+                        result,
+                        replayed: true,
+                    });
                 }
                 Claim::InFlight => {
                     if tokio::time::Instant::now() >= deadline {
@@ -106,7 +120,11 @@ impl Prompter {
             Ok(n) => n,
             Err(e) => {
                 // Nothing was produced: free the key so a retry may run.
-                let _ = self.inner.store.release_idempotency(tpl.id, &idem.key).await;
+                let _ = self
+                    .inner
+                    .store
+                    .release_idempotency(tpl.id, &idem.key)
+                    .await;
                 return Err(e);
             }
         };
@@ -116,7 +134,10 @@ impl Prompter {
             .insert_result_idempotent(new, Some((tpl.id, &idem.key)))
             .await
             .map_err(|source| ServiceError::ResultNotStored { source })?;
-        Ok(RunOutcome { result, replayed: false })
+        Ok(RunOutcome {
+            result,
+            replayed: false,
+        })
     }
 
     /// Calls the model and records the version; returns the result to store.
@@ -125,6 +146,7 @@ impl Prompter {
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
         let client = self.client(provider)?;
+        let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client
             .complete(&CompletionRequest {
                 model_id: model.clone(),
@@ -134,9 +156,20 @@ impl Prompter {
                 tools: tpl.tools_spec.clone(),
                 response_format: tpl.response_format.clone(),
             })
+            .instrument(span.clone())
             .await
-            .map_err(|e| ServiceError::provider(name, e))?;
+            .map_err(|e| {
+                span.record("error.type", e.kind());
+                ServiceError::provider(name, e)
+            })?;
         metrics::counter!(m::RUNS_TOTAL, "provider" => name).increment(1);
+        telemetry::record_response(
+            &span,
+            completion.response_model.as_deref(),
+            completion.response_id.as_deref(),
+            completion.usage.map(|u| (u.input_tokens, u.output_tokens)),
+            completion.system_fingerprint.as_deref(),
+        );
 
         // From here on a result exists: any failure must say it was not stored.
         let not_stored = |e: ServiceError| match e {
@@ -144,7 +177,10 @@ impl Prompter {
             other => other,
         };
         let vk = version_key_from_response(provider, &model, &completion.raw_response);
-        let fingerprint = vk.system_fingerprint.clone().or(completion.system_fingerprint.clone());
+        let fingerprint = vk
+            .system_fingerprint
+            .clone()
+            .or(completion.system_fingerprint.clone());
         if provider == Provider::OpenAi && fingerprint.is_some() {
             metrics::counter!(m::OPENAI_FINGERPRINT_PRESENT_TOTAL).increment(1);
         }
@@ -163,6 +199,7 @@ impl Prompter {
                 .map_err(not_stored)?;
             (Some(v.id), v.provider_version_key)
         };
+        span.record("prompter.version_key", key.as_str());
         if key == UNKNOWN_VERSION_KEY {
             metrics::counter!(m::RUNS_UNKNOWN_VERSION_TOTAL, "provider" => name).increment(1);
         }

@@ -29,12 +29,9 @@ impl Prompter {
             .org_id
             .clone()
             .ok_or(ServiceError::MissingField { field: "org_id" })?;
-        let workspace_id = req
-            .workspace_id
-            .clone()
-            .ok_or(ServiceError::MissingField {
-                field: "workspace_id",
-            })?;
+        let workspace_id = req.workspace_id.clone().ok_or(ServiceError::MissingField {
+            field: "workspace_id",
+        })?;
         validate(req, self.inner.cfg.validation)?;
         let canonical = canonicalize(&req.config);
         let hash = ConfigHash::compute(self.inner.cfg.hash_algorithm, &canonical);

@@ -3,12 +3,14 @@
 use crate::error::{ServiceError, ServiceResult};
 use crate::guard::{EnsureOutcome, GuardDecision};
 use crate::metrics_catalog as m;
+use crate::telemetry;
 use crate::Prompter;
 use chrono::Utc;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider};
 use prompter_providers::ProbeRequest;
 use prompter_storage::{NewVersion, Scope, StorageError, TemplateRecord, VersionRecord};
 use std::time::Instant;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The ensure-version body (V7 fields; all but `workspace_id` optional).
@@ -102,7 +104,9 @@ impl Prompter {
         let res = self
             .inner
             .guard
-            .run(&key, window_end, || self.probe_and_record(tpl, provider, model))
+            .run(&key, window_end, || {
+                self.probe_and_record(tpl, provider, model)
+            })
             .await;
         if let Ok((_, decision)) = &res {
             metrics::counter!(m::PROBE_GUARD_TOTAL, "outcome" => decision.as_str()).increment(1);
@@ -121,20 +125,38 @@ impl Prompter {
         let client = self.client(provider)?;
         metrics::counter!(m::PROBE_ATTEMPTS_TOTAL, "provider" => name, "model" => model.to_owned())
             .increment(1);
+        let span = telemetry::provider_span("probe", name, model, tpl);
         let probe = client
             .probe(&ProbeRequest {
                 model_id: model.to_owned(),
             })
+            .instrument(span.clone())
             .await
             .map_err(|e| {
                 metrics::counter!(m::PROBE_FAILURES_TOTAL, "provider" => name, "model" => model.to_owned())
                     .increment(1);
+                span.record("error.type", e.kind());
                 ServiceError::provider(name, e)
             })?;
         let vk = version_key_from_response(provider, model, &probe.raw_response);
+        telemetry::record_response(
+            &span,
+            probe.response_model.as_deref(),
+            None,
+            None,
+            probe.system_fingerprint.as_deref(),
+        );
+        span.record("prompter.version_key", vk.key.as_str());
         let now = Utc::now();
         let version = self
-            .record_version(tpl, provider, model, &vk.key, vk.system_fingerprint.is_some(), now)
+            .record_version(
+                tpl,
+                provider,
+                model,
+                &vk.key,
+                vk.system_fingerprint.is_some(),
+                now,
+            )
             .await?;
         Ok(EnsureOutcome {
             version_id: version.id,
@@ -181,12 +203,11 @@ impl Prompter {
         &self,
         provider: Provider,
     ) -> ServiceResult<std::sync::Arc<dyn prompter_providers::ModelProvider>> {
-        self.inner
-            .providers
-            .get(provider.as_str())
-            .ok_or_else(|| ServiceError::ProviderNotConfigured {
+        self.inner.providers.get(provider.as_str()).ok_or_else(|| {
+            ServiceError::ProviderNotConfigured {
                 provider: provider.as_str().to_owned(),
-            })
+            }
+        })
     }
 }
 

@@ -86,11 +86,9 @@ impl RedisGuard {
     pub async fn ping(&self) -> bool {
         let res: Result<(), RedisDown> = async {
             let mut conn = tokio::time::timeout(OP_TIMEOUT, self.pool.get()).await??;
-            let _: String = tokio::time::timeout(
-                OP_TIMEOUT,
-                redis::cmd("PING").query_async(&mut conn),
-            )
-            .await??;
+            let _: String =
+                tokio::time::timeout(OP_TIMEOUT, redis::cmd("PING").query_async(&mut conn))
+                    .await??;
             Ok(())
         }
         .await;
@@ -132,8 +130,7 @@ impl RedisGuard {
             if set.is_some() {
                 return Ok(Claim::Won(token));
             }
-            let current: Option<String> =
-                tokio::time::timeout(OP_TIMEOUT, conn.get(key)).await??;
+            let current: Option<String> = tokio::time::timeout(OP_TIMEOUT, conn.get(key)).await??;
             match current {
                 Some(v) if !v.starts_with(PENDING_PREFIX) => {
                     if let Ok(o) = serde_json::from_str::<EnsureOutcome>(&v) {
