@@ -22,6 +22,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_init;
+mod m20260101_000002_drift_outbox_idempotency_keys;
 pub mod types;
 
 /// The migrator: every Prompter migration, oldest first.
@@ -31,7 +32,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20260101_000001_init::Migration)]
+        vec![
+            Box::new(m20260101_000001_init::Migration),
+            Box::new(m20260101_000002_drift_outbox_idempotency_keys::Migration),
+        ]
     }
 }
 

@@ -32,10 +32,26 @@
 //!   cursor this layer did not issue is [`StorageError::InvalidCursor`].
 //! * SQLite runs with WAL, `busy_timeout`, `foreign_keys=ON`,
 //!   `synchronous=NORMAL`; multi-statement writes start with
-//!   `BEGIN IMMEDIATE`, and in-process writers queue on a fair lock.
+//!   `BEGIN IMMEDIATE` (and queue on a fair in-process lock first), single
+//!   statements run in autocommit; the pool is capped at
+//!   [`PoolConfig::SQLITE_MAX_CONNECTIONS`].
 //! * PostgreSQL cannot store U+0000 in text: that is [`StorageError::Invalid`],
 //!   never `Internal`. Pool timeouts and lost connections are
 //!   [`StorageError::Unavailable`].
+//!
+//! # Beyond V7 (second migration)
+//!
+//! * Drift: [`Store::upsert_version`] records a [`DriftRecord`] when a key is
+//!   new for a template and another key was known for the same (provider,
+//!   model), in the same transaction as the version row, once per new key
+//!   (unique key + `ON CONFLICT DO NOTHING`), optionally with a webhook
+//!   outbox row ([`Store::due_outbox`], [`Store::mark_outbox_delivered`],
+//!   [`Store::mark_outbox_failed`]).
+//! * Idempotent runs: [`Store::claim_idempotency`] → [`Claim`];
+//!   [`Store::insert_result_idempotent`] stores the result and completes the
+//!   key in one transaction; [`Store::release_idempotency`] after a failure.
+//! * API keys: [`Store::insert_api_key`], [`Store::find_api_key_by_prefix`],
+//!   [`Store::list_api_keys`], [`Store::revoke_api_key`].
 //!
 //! # Metrics
 //!
@@ -63,6 +79,7 @@ pub use config::{Backend, PoolConfig};
 pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
+pub use repo::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use sql::sqlite_timestamp;
 pub use store::{Store, DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS, SQLITE_BUSY_TIMEOUT};
 

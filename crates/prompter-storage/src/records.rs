@@ -280,3 +280,83 @@ pub struct ResultFilter {
     /// Created strictly before.
     pub until: Option<DateTime<Utc>>,
 }
+
+/// Outcome of [`crate::Store::claim_idempotency`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Claim {
+    /// The caller owns the key now: run, then store with
+    /// [`crate::Store::insert_result_idempotent`] (or release on failure).
+    New,
+    /// Another caller holds the key and has not finished: wait and retry.
+    InFlight,
+    /// The key already produced this result: replay it.
+    Completed(Uuid),
+    /// The key was used with a different request body (or another org).
+    Mismatch,
+}
+
+/// A webhook delivery waiting in (or done with) the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// Outbox row id.
+    pub id: Uuid,
+    /// The event delivered (e.g. a drift event id); stable across retries.
+    pub event_id: Uuid,
+    /// The JSON body to POST, exactly as stored.
+    pub payload: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Not to be attempted before this time.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Set once delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Reason of the last failure.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key to store (the secret itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiKey {
+    /// Short public prefix used for lookup (unique).
+    pub prefix: String,
+    /// Hash of the full key.
+    pub key_hash: String,
+    /// The org the key is scoped to.
+    pub org_id: String,
+    /// The workspace the key is scoped to, or all of the org's.
+    pub workspace_id: Option<String>,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+}
+
+/// A stored API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Row id.
+    pub id: Uuid,
+    /// Public prefix.
+    pub prefix: String,
+    /// Hash of the full key.
+    pub key_hash: String,
+    /// Org scope.
+    pub org_id: String,
+    /// Workspace scope.
+    pub workspace_id: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Revocation time; a revoked key authenticates nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last successful use (best effort).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRecord {
+    /// The [`crate::Scope`] this key grants.
+    pub fn scope(&self) -> crate::Scope {
+        crate::Scope::tenant(self.org_id.clone(), self.workspace_id.clone())
+    }
+}

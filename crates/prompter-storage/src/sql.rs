@@ -101,7 +101,6 @@ impl Row<'_> {
             .map_err(|e| col_err(col, e))
     }
 
-    #[allow(dead_code)]
     pub(crate) fn i64(&self, col: &str) -> Result<i64, StorageError> {
         match self.backend {
             Backend::Postgres => self
@@ -170,7 +169,6 @@ impl Row<'_> {
 
 /// Binds sea-query values as SQLite arguments, the way the rest of this crate
 /// stores them (UUID/JSON/timestamps as text).
-#[allow(dead_code)]
 fn sqlite_args(values: Option<Values>) -> Result<sqlx::sqlite::SqliteArguments<'static>, DbFail> {
     let mut args = sqlx::sqlite::SqliteArguments::default();
     let bad = |e: sqlx::error::BoxDynError| DbFail::Sqlx(sqlx::Error::Encode(e));
@@ -205,7 +203,6 @@ fn sqlite_args(values: Option<Values>) -> Result<sqlx::sqlite::SqliteArguments<'
 /// transaction opened with `BEGIN IMMEDIATE` (takes the write lock up front,
 /// waiting through `busy_timeout`, instead of failing with SQLITE_BUSY when a
 /// deferred transaction upgrades), held together with the in-process write gate.
-#[allow(dead_code)]
 pub(crate) enum WriteTx {
     Orm(DatabaseTransaction),
     Sqlite {
@@ -214,7 +211,6 @@ pub(crate) enum WriteTx {
     },
 }
 
-#[allow(dead_code)]
 impl WriteTx {
     pub(crate) async fn query_one(
         &mut self,

@@ -38,8 +38,10 @@ const HASH_ALGORITHM_KEY: &str = "hash_algorithm";
 pub struct Store {
     pub(crate) db: DatabaseConnection,
     pub(crate) backend: Backend,
-    /// SQLite only: in-process writers queue here (fair FIFO) instead of
-    /// busy-waiting inside SQLite, which starves unlucky writers.
+    /// SQLite only: multi-statement write transactions queue here (fair
+    /// FIFO) instead of sleeping in SQLite's busy handler while another
+    /// transaction holds the write lock. Single-statement writes take the
+    /// lock only for the statement itself and rely on `busy_timeout`.
     write_gate: Option<Arc<Mutex<()>>>,
 }
 
@@ -279,18 +281,15 @@ impl Store {
 
     /// A single-statement write (autocommit) returning at most one row.
     pub(crate) async fn w_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbFail> {
-        let _g = self.gate().await;
         Ok(self.db.query_one(stmt).await?)
     }
 
     /// A single-statement write (autocommit); returns rows affected.
     pub(crate) async fn w_exec(&self, stmt: Statement) -> Result<u64, DbFail> {
-        let _g = self.gate().await;
         Ok(self.db.execute(stmt).await?.rows_affected())
     }
 
     /// Opens a write transaction (`BEGIN IMMEDIATE` on SQLite).
-    #[allow(dead_code)] // used by the multi-statement writes of the second migration
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, DbFail> {
         match self.backend {
             Backend::Postgres => Ok(WriteTx::Orm(self.db.begin().await?)),

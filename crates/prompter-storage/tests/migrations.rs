@@ -145,3 +145,57 @@ async fn partial_index_exists(db: TestDb) {
         "{def}"
     );
 }
+
+#[tokio::test]
+async fn unreachable_database_is_unavailable_and_bad_urls_invalid() {
+    use prompter_storage::{PoolConfig, Store};
+    let cfg = PoolConfig {
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..PoolConfig::default()
+    };
+    match Store::connect("postgres://postgres@127.0.0.1:1/nope", &cfg).await {
+        Err(e @ StorageError::Unavailable { .. }) => {
+            assert!(e.is_retryable());
+            assert!(e.to_string().contains("refused"), "{e}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(matches!(
+        Store::connect("mysql://x", &cfg).await,
+        Err(StorageError::Invalid { .. })
+    ));
+    let out = run_with_output(
+        "sqlite:///nonexistent-dir/x/y.db",
+        MigrateCommand::Status,
+        None,
+        &mut Vec::new(),
+    )
+    .await;
+    assert!(
+        matches!(out, Err(StorageError::Unavailable { .. })),
+        "{out:?}"
+    );
+}
+
+on_all_backends!(pool_exhaustion_is_unavailable);
+
+async fn pool_exhaustion_is_unavailable(db: TestDb) {
+    use prompter_storage::sea_orm::TransactionTrait;
+    use prompter_storage::{PoolConfig, Scope, Store};
+    db.store().await;
+    let cfg = PoolConfig {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_millis(200),
+        ..PoolConfig::default()
+    };
+    let store = Store::connect(db.url(), &cfg).await.unwrap();
+    let held = store.connection().begin().await.unwrap();
+    match store
+        .get_template(&Scope::Unrestricted, uuid::Uuid::now_v7())
+        .await
+    {
+        Err(e @ StorageError::Unavailable { .. }) => assert_eq!(e.code(), "DB_UNAVAILABLE"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    drop(held);
+}

@@ -12,6 +12,8 @@ on_all_backends!(
     fingerprint_is_set_once,
     versions_list_newest_first_and_scoped,
     unknown_template_is_not_found,
+    timestamps_order_as_text_and_round_trip,
+    two_pools_write_concurrently_without_busy_errors,
 );
 
 async fn concurrent_same_key_upserts_make_one_row(db: TestDb) {
@@ -178,4 +180,87 @@ async fn unknown_template_is_not_found(db: TestDb) {
         store.upsert_version(v).await,
         Err(StorageError::NotFound)
     ));
+}
+
+async fn timestamps_order_as_text_and_round_trip(db: TestDb) {
+    use chrono::Duration;
+    let store = db.store().await;
+    let t = template(&store, "org", "ws").await;
+    // sub-second parts that variable-width encodings would misorder as text
+    let offsets_us = [
+        0i64, 1, 10, 100_000, 120_000, 999_999, 1_000_000, 1_000_001, 1_500_000,
+    ];
+    for (i, us) in offsets_us.iter().enumerate() {
+        store
+            .upsert_version(new_version(
+                &t,
+                &format!("k{i}"),
+                t0() + Duration::microseconds(*us),
+            ))
+            .await
+            .unwrap();
+    }
+    let page = store
+        .list_versions(&Scope::Unrestricted, t.id, &PageRequest::first(100))
+        .await
+        .unwrap();
+    let got: Vec<_> = page.items.iter().map(|v| v.first_seen_at).collect();
+    let expected: Vec<_> = offsets_us
+        .iter()
+        .rev()
+        .map(|us| t0() + Duration::microseconds(*us))
+        .collect();
+    assert_eq!(got, expected, "newest first, exact to the microsecond");
+    if db.backend() == prompter_storage::Backend::Sqlite {
+        use prompter_storage::sea_orm::ConnectionTrait;
+        let conn = store.connection();
+        let rows = conn
+            .query_all(prompter_storage::sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT first_seen_at AS t FROM prompt_versions ORDER BY first_seen_at",
+            ))
+            .await
+            .unwrap();
+        let texts: Vec<String> = rows.iter().map(|r| r.try_get("", "t").unwrap()).collect();
+        assert!(
+            texts
+                .iter()
+                .all(|s| s.len() == "2026-01-01T12:00:00.000000Z".len()),
+            "{texts:?}"
+        );
+        assert_eq!(texts[0], "2026-01-01T12:00:00.000000Z");
+        assert_eq!(texts[1], "2026-01-01T12:00:00.000001Z");
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted);
+    }
+}
+
+/// Two independent pools (as two server processes would have) writing
+/// multi-statement transactions at once: `BEGIN IMMEDIATE` + `busy_timeout`
+/// make them wait for each other instead of failing with SQLITE_BUSY.
+async fn two_pools_write_concurrently_without_busy_errors(db: TestDb) {
+    let a = db.store().await;
+    let b = db.connect().await;
+    let t = template(&a, "org", "ws").await;
+    a.upsert_version(new_version(&t, "base", at(0)))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let v = new_version(&t, &format!("k{}", i % 6), at(10 + i));
+            tokio::spawn(async move { store.upsert_version(v).await })
+        })
+        .collect();
+    let mut drifts = 0;
+    for task in tasks {
+        drifts += usize::from(task.await.unwrap().expect("no busy error").drift.is_some());
+    }
+    assert_eq!(drifts, 6, "one drift event per new key");
+    let page = b
+        .list_versions(&Scope::Unrestricted, t.id, &PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 7);
 }

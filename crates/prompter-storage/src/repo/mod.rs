@@ -1,5 +1,11 @@
 //! Repository methods of [`crate::Store`], one module per table.
 
+mod api_keys;
+mod drift;
+mod idempotency;
+mod outbox;
 mod results;
 mod templates;
 mod versions;
+
+pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;

@@ -2,9 +2,7 @@
 
 use crate::entity::prompt_versions::{Column as C, Entity as Versions};
 use crate::sql::{self, Row};
-use crate::{
-    NewVersion, Page, PageRequest, Scope, StorageError, Store, VersionRecord, VersionUpsert,
-};
+use crate::{NewVersion, Page, PageRequest, Scope, StorageError, Store, VersionRecord};
 use sea_orm::sea_query::{Expr, Order, Query};
 use sea_orm::Iterable;
 use uuid::Uuid;
@@ -57,24 +55,6 @@ impl Store {
             b.ts_opt(v.fingerprint_captured_at),
             b.ts(v.seen_at),
         ]
-    }
-
-    /// Records a sighting of a provider version key in one
-    /// `INSERT … ON CONFLICT … DO UPDATE … RETURNING` statement.
-    /// An unknown template is `NotFound`.
-    pub async fn upsert_version(&self, v: NewVersion) -> Result<VersionUpsert, StorageError> {
-        let id = Uuid::now_v7();
-        let row = self
-            .w_one(self.stmt(UPSERT_SQL, self.upsert_values(id, &v)))
-            .await
-            .map_err(|e| e.into_storage(TABLE))?
-            .ok_or_else(|| StorageError::internal("version upsert returned no row"))?;
-        let version = decode(&self.row(&row))?;
-        Ok(VersionUpsert {
-            inserted: version.id == id,
-            version,
-            drift: None,
-        })
     }
 
     /// The most recently seen version of (template, provider, model).
