@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use prompter_api::cli::migrate::MigrateArgs;
+use prompter_api::cli::transfer::{ExportArgs, ImportArgs};
 use prompter_api::{telemetry, Application, ServeArgs};
 use std::process::ExitCode;
 
@@ -26,6 +27,10 @@ enum Command {
     Migrate(MigrateArgs),
     /// API keys: create (printed once), list, revoke.
     Keys(prompter_api::cli::keys::KeysArgs),
+    /// Write a workspace's templates as JSON Lines of create bodies to stdout.
+    Export(ExportArgs),
+    /// Create templates from a JSON Lines file (content-addressed: repeats create nothing).
+    Import(ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,25 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prompter keys: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Export(args)) => runtime().block_on(async {
+            match prompter_api::cli::transfer::export(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prompter export: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Import(args)) => runtime().block_on(async {
+            match prompter_api::cli::transfer::import(args).await {
+                Ok(stats) if stats.rejected == 0 => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("prompter import: {e}");
                     ExitCode::FAILURE
                 }
             }

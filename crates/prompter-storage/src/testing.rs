@@ -80,7 +80,12 @@ impl TestDb {
         match std::env::var(POSTGRES_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => Some(TestDb::postgres(url.trim()).await),
             _ => {
-                eprintln!("skipping PostgreSQL test: {POSTGRES_URL_ENV} is not set");
+                // Written to the raw stderr so cargo's output capture does not hide it.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "skipping PostgreSQL test: {POSTGRES_URL_ENV} is not set"
+                );
                 None
             }
         }

@@ -3,3 +3,4 @@
 pub mod hash;
 pub mod keys;
 pub mod migrate;
+pub mod transfer;

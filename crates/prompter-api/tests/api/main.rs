@@ -6,4 +6,5 @@ mod helpers;
 mod v7_routes;
 mod probe_guard;
 mod beyond_v7;
+mod cli;
 mod errors;
