@@ -63,7 +63,13 @@ pub const SECRET_CHARS: usize = 43;
 const PREFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Routes that never need a key.
-pub const OPEN_PATHS: [&str; 4] = ["/healthz", "/readyz", "/version", "/api/prompt-templates/health"];
+pub const OPEN_PATHS: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/version",
+    "/api/prompt-templates/health",
+    "/openapi.json",
+];
 
 /// Entries of the lookup cache before expired ones are swept.
 const CACHE_CAP: usize = 10_000;

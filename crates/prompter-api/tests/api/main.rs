@@ -3,6 +3,7 @@
 //! `PROMPTER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 
 mod helpers;
+mod auth;
 mod v7_routes;
 mod probe_guard;
 mod beyond_v7;
