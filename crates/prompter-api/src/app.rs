@@ -175,7 +175,10 @@ impl Application {
         let body = BodyConfig {
             max_bytes: args.max_body_bytes,
             limits: cfg.limits.clone(),
-            fields: args.security.field_limits(),
+            fields: crate::security::FieldLimits {
+                reject_nul: store.backend() == Backend::Postgres,
+                ..args.security.field_limits()
+            },
         };
         let webhook = args
             .webhook_url

@@ -107,6 +107,7 @@ impl SecurityArgs {
             max_name_bytes: self.max_name_bytes,
             max_countries: self.max_countries,
             max_tools: self.max_tools,
+            reject_nul: false,
         }
     }
 
@@ -154,6 +155,10 @@ pub struct FieldLimits {
     pub max_countries: usize,
     /// `tools_spec` entries.
     pub max_tools: usize,
+    /// Refuse U+0000 anywhere in a body (PostgreSQL cannot store it in text
+    /// or JSONB): 422 before any work is done, instead of a provider call
+    /// whose result could then not be stored.
+    pub reject_nul: bool,
 }
 
 impl Default for FieldLimits {
@@ -163,7 +168,32 @@ impl Default for FieldLimits {
             max_name_bytes: 1024,
             max_countries: 300,
             max_tools: 128,
+            reject_nul: false,
         }
+    }
+}
+
+/// The dotted path of the first string or key holding U+0000, if any.
+fn find_nul(v: &Json, path: &mut Vec<Value>) -> bool {
+    match v {
+        Json::Str(s) => s.contains('\0'),
+        Json::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(Value::from(i));
+            let found = find_nul(item, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        Json::Object(members) => members.iter().any(|(k, item)| {
+            path.push(Value::from(k.as_str()));
+            let found = k.contains('\0') || find_nul(item, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
     }
 }
 
@@ -175,6 +205,17 @@ impl FieldLimits {
     /// 422 `VALIDATION_FAILED` (FastAPI types `string_too_long` / `too_long`)
     /// naming the first field over its limit.
     pub fn check(&self, body: &Json) -> Result<(), ApiError> {
+        if self.reject_nul {
+            let mut path = vec![Value::from("body")];
+            if find_nul(body, &mut path) {
+                return Err(ApiError::field(
+                    Code::ValidationFailed,
+                    path,
+                    "string_unicode",
+                    "U+0000 (NUL) cannot be stored by this deployment's database (PostgreSQL)",
+                ));
+            }
+        }
         let Json::Object(members) = body else {
             return Ok(());
         };
@@ -287,6 +328,7 @@ mod tests {
             max_name_bytes: 3,
             max_countries: 2,
             max_tools: 1,
+            reject_nul: false,
         };
         let parse = |s: &str| prompter_domain::json::parse(s.as_bytes(), &Limits::default()).unwrap();
         assert!(limits.check(&parse(r#"{"name":"abc","country_set":["a","b"]}"#)).is_ok());
@@ -298,5 +340,13 @@ mod tests {
         assert!(limits.check(&parse(r#"{"tools_spec":[{},{}]}"#)).is_err());
         // Nested and unknown fields are the parser's business.
         assert!(limits.check(&parse(r#"{"inference_params":{"name":"long long"}}"#)).is_ok());
+        // NUL anywhere, when the database cannot store it.
+        let nul = parse(r#"{"runtime_vars":{"a":["x","\u0000"]}}"#);
+        assert!(limits.check(&nul).is_ok());
+        let strict = FieldLimits { reject_nul: true, ..limits };
+        let e = strict.check(&nul).unwrap_err();
+        assert!(e.to_string().contains("U+0000"));
+        assert!(strict.check(&parse(r#"{"k\u0000":1}"#)).is_err());
+        assert!(strict.check(&parse(r#"{"rendered_prompt":"ok"}"#)).is_ok());
     }
 }
