@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Database migrations: up | down | status | fresh.
     Migrate(migrate::Args),
-    /// Benchmarks: `bench storage`.
+    /// Benchmarks: `bench storage`, `bench http`.
     Bench(bench::Args),
     /// Check the dashboards and alert rules against a live server (see the module docs).
     #[command(disable_help_flag = true)]

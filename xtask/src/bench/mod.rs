@@ -2,27 +2,49 @@
 
 use crate::TaskResult;
 
+mod http;
 mod storage;
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to benchmark.
-    #[arg(value_enum)]
+    #[command(subcommand)]
     target: Target,
-    #[command(flatten)]
-    storage: storage::Options,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, clap::Subcommand)]
 enum Target {
+    /// Canonicalise + hash (criterion): `cargo bench -p prompter-domain`.
+    Domain {
+        /// Extra criterion arguments (e.g. `--measurement-time 3`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Store vs raw sqlx: template and result inserts/s on SQLite and PostgreSQL.
-    Storage,
+    Storage(storage::Options),
+    /// The release server under load: every route, both backends, targets as ratios.
+    Http(http::Options),
 }
 
 /// Runs `bench`.
 pub fn run(args: Args) -> TaskResult {
     match args.target {
-        Target::Storage => storage::run(args.storage),
+        Target::Domain { args } => domain(&args),
+        Target::Storage(opts) => storage::run(opts),
+        Target::Http(opts) => http::run(opts),
+    }
+}
+
+/// Runs the domain crate's criterion benchmarks.
+fn domain(extra: &[String]) -> TaskResult {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["bench", "-p", "prompter-domain", "--bench", "canonicalize", "--"]);
+    cmd.args(extra);
+    let status = cmd.status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo bench failed: {status}").into())
     }
 }
