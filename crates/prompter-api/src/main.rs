@@ -94,7 +94,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    telemetry::init_logging(args.log_format);
+    let tracing_guard =
+        telemetry::init_tracing(args.log_format, &args.metrics_service, &args.metrics_env);
     runtime().block_on(async move {
         let app = match Application::build(args).await {
             Ok(app) => app,
@@ -104,7 +105,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match app.run_until_stopped().await {
+        let stopped = app.run_until_stopped().await;
+        tracing_guard.shutdown();
+        match stopped {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("prompter: server error: {e}");
