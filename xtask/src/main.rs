@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_dashboards;
+mod faults;
 mod migrate;
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Benchmarks: `bench storage`, `bench http`.
     Bench(bench::Args),
+    /// Fault tests (Redis/PostgreSQL/provider outages, kill -9, SIGTERM) with their figures: sent / 5xx / lost.
+    Faults(faults::Args),
     /// Check the dashboards and alert rules against a live server (see the module docs).
     #[command(disable_help_flag = true)]
     CheckDashboards {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Faults(args) => faults::run(args),
         Command::CheckDashboards { args } => return check_dashboards::main(&args),
     };
     match result {

@@ -4,12 +4,12 @@
 //! algorithm pin, providers, Redis, metrics) and binds the listener, so tests
 //! can start a real server on port 0 and read the port back.
 
+use crate::auth::{AuthLayer, KeyResolver};
 use crate::body::BodyConfig;
 use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
-use crate::state::AppState;
-use crate::auth::{AuthLayer, KeyResolver};
 use crate::ratelimit::RateLimiter;
 use crate::security::RequestTimeout;
+use crate::state::AppState;
 use crate::{auth, middleware, routes, security, telemetry};
 use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
@@ -57,7 +57,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +79,10 @@ pub async fn open_store(args: &ServeArgs) -> Result<(Store, HashAlgorithm), Star
         .map_err(|e| StartupError::Database(e.to_string()))?;
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
-            return Err(StartupError::PendingMigrations(pending.len(), pending.join(", ")));
+            return Err(StartupError::PendingMigrations(
+                pending.len(),
+                pending.join(", "),
+            ));
         }
         let applied = store
             .migrate_up()
@@ -140,10 +145,9 @@ impl Application {
             .auth_required(args.bind)
             .map_err(StartupError::Config)?;
         let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
-        let validation: ValidationMode = args
-            .validation
-            .parse()
-            .map_err(|_| StartupError::Config(format!("unknown validation mode {}", args.validation)))?;
+        let validation: ValidationMode = args.validation.parse().map_err(|_| {
+            StartupError::Config(format!("unknown validation mode {}", args.validation))
+        })?;
         let (store, hash_algorithm) = open_store(&args).await?;
         let backend_name = match store.backend() {
             Backend::Sqlite => "sqlite",
@@ -153,7 +157,9 @@ impl Application {
             Some(url) if !url.is_empty() => {
                 let r = RedisGuard::connect(url).map_err(StartupError::Config)?;
                 if !r.ping().await {
-                    tracing::warn!("redis is not reachable yet; the probe guard works in-process until it is");
+                    tracing::warn!(
+                        "redis is not reachable yet; the probe guard works in-process until it is"
+                    );
                 }
                 Some(r)
             }
@@ -174,7 +180,7 @@ impl Application {
         };
         let body = BodyConfig {
             max_bytes: args.max_body_bytes,
-            limits: cfg.limits.clone(),
+            limits: cfg.limits,
             fields: crate::security::FieldLimits {
                 reject_nul: store.backend() == Backend::Postgres,
                 ..args.security.field_limits()

@@ -225,7 +225,11 @@ impl KeyResolver {
         if let Some(hit) = self.cached(prefix, now) {
             return Ok(hit);
         }
-        let record = self.store.find_api_key_by_prefix(prefix).await?.map(Arc::new);
+        let record = self
+            .store
+            .find_api_key_by_prefix(prefix)
+            .await?
+            .map(Arc::new);
         self.remember(prefix, record.clone(), now);
         if let Some(rec) = record.as_ref().filter(|r| r.revoked_at.is_none()) {
             // Best effort, at most once per cache period per key.
@@ -300,7 +304,12 @@ impl AuthLayer {
 
 /// The key of an `Authorization: Bearer <key>` header (scheme case-insensitive).
 pub fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, key) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -332,7 +341,10 @@ pub async fn authenticate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(layer) = req.app_data::<web::Data<AuthLayer>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     let open = layer.is_open(req.path());
     let Some(resolver) = layer.resolver.as_ref() else {
@@ -345,10 +357,16 @@ pub async fn authenticate(
                 return Ok(reject(req, rate_limited(wait)));
             }
         }
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     if open {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let caller = match bearer(&req) {
         None => Err(unauthorized(
@@ -370,7 +388,9 @@ pub async fn authenticate(
         return Ok(reject(req, rate_limited(wait)));
     }
     req.extensions_mut().insert(caller);
-    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 #[cfg(test)]
@@ -416,7 +436,10 @@ mod tests {
             hash_key("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert!(verify_key("abc", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+        assert!(verify_key(
+            "abc",
+            "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
+        ));
         assert!(!verify_key("abc", ""));
     }
 }

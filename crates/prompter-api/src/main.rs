@@ -8,7 +8,12 @@ use std::process::ExitCode;
 
 /// Prompter: deduplicated, provider-versioned LLM prompt templates.
 #[derive(Debug, Parser)]
-#[command(name = "prompter", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "prompter",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -18,6 +23,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Run the HTTP API (the default).
     Serve(ServeArgs),

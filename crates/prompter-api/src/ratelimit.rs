@@ -78,7 +78,8 @@ impl RateLimiter {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
             map.retain(|_, b| {
-                let refilled = b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate;
+                let refilled =
+                    b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate;
                 refilled < burst
             });
             if map.len() >= MAX_BUCKETS {
@@ -108,13 +109,19 @@ mod tests {
 
     #[test]
     fn burst_then_refill() {
-        let l = RateLimiter::new(RateLimit { rate: 2.0, burst: 3 });
+        let l = RateLimiter::new(RateLimit {
+            rate: 2.0,
+            burst: 3,
+        });
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(l.check_at("k", t0).is_ok());
         }
         let wait = l.check_at("k", t0).unwrap_err();
-        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
         // Another key has its own bucket.
         assert!(l.check_at("other", t0).is_ok());
         // Half a second later one token is back.
@@ -132,8 +139,14 @@ mod tests {
     #[test]
     fn disabled_limits_nothing() {
         for limit in [
-            RateLimit { rate: 0.0, burst: 10 },
-            RateLimit { rate: 10.0, burst: 0 },
+            RateLimit {
+                rate: 0.0,
+                burst: 10,
+            },
+            RateLimit {
+                rate: 10.0,
+                burst: 0,
+            },
         ] {
             let l = RateLimiter::new(limit);
             let t = Instant::now();
@@ -143,7 +156,10 @@ mod tests {
 
     #[test]
     fn the_map_stays_bounded() {
-        let l = RateLimiter::new(RateLimit { rate: 1000.0, burst: 1 });
+        let l = RateLimiter::new(RateLimit {
+            rate: 1000.0,
+            burst: 1,
+        });
         let t = Instant::now();
         for i in 0..(MAX_BUCKETS + 10) {
             let _ = l.check_at(&format!("k{i}"), t);

@@ -126,7 +126,11 @@ impl SecurityArgs {
 }
 
 /// Top-level body fields holding prompt text.
-pub const PROMPT_FIELDS: [&str; 3] = ["system_instructions", "user_prompt_template", "rendered_prompt"];
+pub const PROMPT_FIELDS: [&str; 3] = [
+    "system_instructions",
+    "user_prompt_template",
+    "rendered_prompt",
+];
 
 /// Top-level body fields holding names and ids.
 pub const NAME_FIELDS: [&str; 11] = [
@@ -251,7 +255,10 @@ impl FieldLimits {
                         Code::ValidationFailed,
                         loc(key),
                         "too_long",
-                        format!("{key} has {} items; at most {max} are accepted", items.len()),
+                        format!(
+                            "{key} has {} items; at most {max} are accepted",
+                            items.len()
+                        ),
                     )
                     .with("limit_items", max));
                 }
@@ -279,7 +286,10 @@ pub async fn request_timeout(
         .app_data::<web::Data<RequestTimeout>>()
         .and_then(|t| t.0);
     let Some(limit) = limit else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     match tokio::time::timeout(limit, next.call(req)).await {
         Ok(res) => res.map(ServiceResponse::map_into_boxed_body),
@@ -330,20 +340,32 @@ mod tests {
             max_tools: 1,
             reject_nul: false,
         };
-        let parse = |s: &str| prompter_domain::json::parse(s.as_bytes(), &Limits::default()).unwrap();
-        assert!(limits.check(&parse(r#"{"name":"abc","country_set":["a","b"]}"#)).is_ok());
+        let parse =
+            |s: &str| prompter_domain::json::parse(s.as_bytes(), &Limits::default()).unwrap();
+        assert!(limits
+            .check(&parse(r#"{"name":"abc","country_set":["a","b"]}"#))
+            .is_ok());
         let e = limits.check(&parse(r#"{"name":"abcd"}"#)).unwrap_err();
         assert_eq!(e.code(), Code::ValidationFailed);
         assert!(e.to_string().contains("name"));
-        assert!(limits.check(&parse(r#"{"rendered_prompt":"12345678901"}"#)).is_err());
-        assert!(limits.check(&parse(r#"{"country_set":["a","b","c"]}"#)).is_err());
+        assert!(limits
+            .check(&parse(r#"{"rendered_prompt":"12345678901"}"#))
+            .is_err());
+        assert!(limits
+            .check(&parse(r#"{"country_set":["a","b","c"]}"#))
+            .is_err());
         assert!(limits.check(&parse(r#"{"tools_spec":[{},{}]}"#)).is_err());
         // Nested and unknown fields are the parser's business.
-        assert!(limits.check(&parse(r#"{"inference_params":{"name":"long long"}}"#)).is_ok());
+        assert!(limits
+            .check(&parse(r#"{"inference_params":{"name":"long long"}}"#))
+            .is_ok());
         // NUL anywhere, when the database cannot store it.
         let nul = parse(r#"{"runtime_vars":{"a":["x","\u0000"]}}"#);
         assert!(limits.check(&nul).is_ok());
-        let strict = FieldLimits { reject_nul: true, ..limits };
+        let strict = FieldLimits {
+            reject_nul: true,
+            ..limits
+        };
         let e = strict.check(&nul).unwrap_err();
         assert!(e.to_string().contains("U+0000"));
         assert!(strict.check(&parse(r#"{"k\u0000":1}"#)).is_err());

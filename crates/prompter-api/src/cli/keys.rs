@@ -63,7 +63,10 @@ async fn open(args: &KeysArgs) -> Result<Store, String> {
     let store = Store::connect(&url, &PoolConfig::single())
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let pending = store.pending_migrations().await.map_err(|e| e.to_string())?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .map_err(|e| e.to_string())?;
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
             return Err(format!(
@@ -84,7 +87,9 @@ fn ts(t: Option<DateTime<Utc>>) -> String {
 
 fn check_id(what: &str, v: &str) -> Result<(), String> {
     if v.trim().is_empty() || v.len() > 1024 || v.chars().any(char::is_control) {
-        return Err(format!("--{what} must be 1 to 1024 bytes without control characters"));
+        return Err(format!(
+            "--{what} must be 1 to 1024 bytes without control characters"
+        ));
     }
     Ok(())
 }
@@ -99,7 +104,11 @@ pub async fn run(args: KeysArgs) -> Result<(), String> {
 
 async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
     match action {
-        KeysAction::Create { org, workspace, role } => {
+        KeysAction::Create {
+            org,
+            workspace,
+            role,
+        } => {
             check_id("org", &org)?;
             if let Some(w) = &workspace {
                 check_id("workspace", w)?;
@@ -126,7 +135,10 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
                 Some(o) => Scope::tenant(o, None),
                 None => Scope::Unrestricted,
             };
-            let keys = store.list_api_keys(&scope).await.map_err(|e| e.to_string())?;
+            let keys = store
+                .list_api_keys(&scope)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut stdout = std::io::stdout().lock();
             let line = |s: &mut std::io::StdoutLock<'_>, cols: [&str; 7]| {
                 writeln!(
@@ -135,10 +147,25 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
                     cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
                 )
             };
-            line(&mut stdout, ["PREFIX", "ORG", "WORKSPACE", "ROLE", "STATUS", "CREATED", "LAST_USED"])
-                .map_err(|e| e.to_string())?;
+            line(
+                &mut stdout,
+                [
+                    "PREFIX",
+                    "ORG",
+                    "WORKSPACE",
+                    "ROLE",
+                    "STATUS",
+                    "CREATED",
+                    "LAST_USED",
+                ],
+            )
+            .map_err(|e| e.to_string())?;
             for k in &keys {
-                let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 line(
                     &mut stdout,
                     [

@@ -27,12 +27,8 @@ async fn call(
     if let Some(b) = body {
         rb = rb.json(b);
     }
-    let res = rb.send().await.expect("request failed");
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, v, headers)
+    let a = send(rb).await;
+    (a.status, a.body, a.headers)
 }
 
 async fn spawn_auth(db: Db, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
@@ -45,7 +41,11 @@ async fn spawn_auth(db: Db, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
 }
 
 async fn key(app: &TestApp, org: &str, ws: Option<&str>, role: Role) -> String {
-    create_key(app.prompter.store(), org, ws, role).await.unwrap().0.key
+    create_key(app.prompter.store(), org, ws, role)
+        .await
+        .unwrap()
+        .0
+        .key
 }
 
 /// One route of the matrix.
@@ -61,29 +61,96 @@ struct Route {
 }
 
 fn routes(tpl: &str, twin: &str, result: &str, org: &str) -> Vec<Route> {
-    let r = |method: Method, path: String, body: Option<Value>, role: Role, addressed: bool| Route {
-        method,
-        path,
-        body,
-        role,
-        addressed,
-    };
+    let r =
+        |method: Method, path: String, body: Option<Value>, role: Role, addressed: bool| Route {
+            method,
+            path,
+            body,
+            role,
+            addressed,
+        };
     let p = "/api/prompt-templates";
     vec![
-        r(Method::POST, format!("{p}/{tpl}/ensure-version"), Some(json!({"workspace_id": "ws-1"})), Role::Write, true),
-        r(Method::POST, format!("{p}/{tpl}/run"), Some(json!({"rendered_prompt": "hi"})), Role::Write, true),
+        r(
+            Method::POST,
+            format!("{p}/{tpl}/ensure-version"),
+            Some(json!({"workspace_id": "ws-1"})),
+            Role::Write,
+            true,
+        ),
+        r(
+            Method::POST,
+            format!("{p}/{tpl}/run"),
+            Some(json!({"rendered_prompt": "hi"})),
+            Role::Write,
+            true,
+        ),
         r(Method::GET, format!("{p}/{tpl}"), None, Role::Read, true),
-        r(Method::GET, format!("{p}/{tpl}/versions"), None, Role::Read, true),
-        r(Method::GET, format!("{p}/{tpl}/results"), None, Role::Read, true),
-        r(Method::GET, format!("{p}/{tpl}/diff/{twin}"), None, Role::Read, true),
-        r(Method::GET, format!("{p}/results/{result}"), None, Role::Read, true),
+        r(
+            Method::GET,
+            format!("{p}/{tpl}/versions"),
+            None,
+            Role::Read,
+            true,
+        ),
+        r(
+            Method::GET,
+            format!("{p}/{tpl}/results"),
+            None,
+            Role::Read,
+            true,
+        ),
+        r(
+            Method::GET,
+            format!("{p}/{tpl}/diff/{twin}"),
+            None,
+            Role::Read,
+            true,
+        ),
+        r(
+            Method::GET,
+            format!("{p}/results/{result}"),
+            None,
+            Role::Read,
+            true,
+        ),
         // The owner deletes, then restores.
-        r(Method::DELETE, format!("{p}/{twin}"), None, Role::Write, true),
-        r(Method::POST, format!("{p}/{twin}/restore"), None, Role::Write, true),
-        r(Method::GET, format!("{p}?org_id={org}"), None, Role::Read, false),
+        r(
+            Method::DELETE,
+            format!("{p}/{twin}"),
+            None,
+            Role::Write,
+            true,
+        ),
+        r(
+            Method::POST,
+            format!("{p}/{twin}/restore"),
+            None,
+            Role::Write,
+            true,
+        ),
+        r(
+            Method::GET,
+            format!("{p}?org_id={org}"),
+            None,
+            Role::Read,
+            false,
+        ),
         r(Method::GET, format!("{p}/drift"), None, Role::Read, false),
-        r(Method::POST, format!("{p}/check-duplicate"), Some(template_like(org)), Role::Read, false),
-        r(Method::POST, p.to_string(), Some(template_like(org)), Role::Write, false),
+        r(
+            Method::POST,
+            format!("{p}/check-duplicate"),
+            Some(template_like(org)),
+            Role::Read,
+            false,
+        ),
+        r(
+            Method::POST,
+            p.to_string(),
+            Some(template_like(org)),
+            Role::Write,
+            false,
+        ),
     ]
 }
 
@@ -109,20 +176,47 @@ async fn the_401_403_404_matrix_covers_every_route() {
         let a_admin_org = key(&app, &org_a, None, Role::Admin).await;
         let a_other_ws = key(&app, &org_a, Some("ws-2"), Role::Admin).await;
         let b_admin = key(&app, &org_b, None, Role::Admin).await;
-        let (revoked, _) = create_key(app.prompter.store(), &org_a, None, Role::Admin).await.unwrap();
-        app.prompter.store().revoke_api_key(&revoked.prefix).await.unwrap();
+        let (revoked, _) = create_key(app.prompter.store(), &org_a, None, Role::Admin)
+            .await
+            .unwrap();
+        app.prompter
+            .store()
+            .revoke_api_key(&revoked.prefix)
+            .await
+            .unwrap();
         // A well-formed key nobody issued, and one with a real prefix but a wrong secret.
         let unknown = prompter_api::auth::generate_key().key;
         let forged = format!("{}{}", &a_admin_org[..13], &unknown[13..]);
 
         // Fixtures in org A, ws-1: a template with a version and a result, and a twin.
-        let (s, t, _) = call(&app, Method::POST, "/api/prompt-templates", Some(&a_write), Some(&template_like(&org_a))).await;
+        let (s, t, _) = call(
+            &app,
+            Method::POST,
+            "/api/prompt-templates",
+            Some(&a_write),
+            Some(&template_like(&org_a)),
+        )
+        .await;
         assert_eq!(s, 201, "{db:?} {t}");
         let tpl = t["id"].as_str().unwrap().to_owned();
-        let (s, t2, _) = call(&app, Method::POST, "/api/prompt-templates", Some(&a_write), Some(&template_like(&org_a))).await;
+        let (s, t2, _) = call(
+            &app,
+            Method::POST,
+            "/api/prompt-templates",
+            Some(&a_write),
+            Some(&template_like(&org_a)),
+        )
+        .await;
         assert_eq!(s, 201, "{t2}");
         let twin = t2["id"].as_str().unwrap().to_owned();
-        let (s, r, _) = call(&app, Method::POST, &format!("/api/prompt-templates/{tpl}/run"), Some(&a_write), Some(&json!({"rendered_prompt": "hi"}))).await;
+        let (s, r, _) = call(
+            &app,
+            Method::POST,
+            &format!("/api/prompt-templates/{tpl}/run"),
+            Some(&a_write),
+            Some(&json!({"rendered_prompt": "hi"})),
+        )
+        .await;
         assert_eq!(s, 200, "{r}");
         let result = r["result_id"].as_str().unwrap().to_owned();
 
@@ -171,7 +265,10 @@ async fn the_401_403_404_matrix_covers_every_route() {
                     assert_eq!(code(&v), "SCOPE_FORBIDDEN");
                 } else {
                     assert_eq!(s, 200, "{label} {what}: {v}");
-                    assert!(!v.to_string().contains(&tpl), "{label} {what}: org A's rows leaked: {v}");
+                    assert!(
+                        !v.to_string().contains(&tpl),
+                        "{label} {what}: org A's rows leaked: {v}"
+                    );
                 }
                 rows.push((label.clone(), what, s));
             }
@@ -181,9 +278,26 @@ async fn the_401_403_404_matrix_covers_every_route() {
         }
         // Cross-tenant 404 is indistinguishable from a template that does not exist.
         let missing = uuid::Uuid::now_v7();
-        let (s1, v1, _) = call(&app, Method::GET, &format!("/api/prompt-templates/{missing}"), Some(&b_admin), None).await;
-        let (s2, v2, _) = call(&app, Method::GET, &format!("/api/prompt-templates/{tpl}"), Some(&b_admin), None).await;
-        assert_eq!((s1, code(&v1), v1["detail"]["message"].clone()), (s2, code(&v2), v2["detail"]["message"].clone()));
+        let (s1, v1, _) = call(
+            &app,
+            Method::GET,
+            &format!("/api/prompt-templates/{missing}"),
+            Some(&b_admin),
+            None,
+        )
+        .await;
+        let (s2, v2, _) = call(
+            &app,
+            Method::GET,
+            &format!("/api/prompt-templates/{tpl}"),
+            Some(&b_admin),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s1, code(&v1), v1["detail"]["message"].clone()),
+            (s2, code(&v2), v2["detail"]["message"].clone())
+        );
         eprintln!("{db:?}: cross-tenant matrix: {} cells checked", rows.len());
         app.stop().await;
     }
@@ -224,7 +338,14 @@ async fn bodies_must_stay_inside_the_key_scope() {
     .await;
     assert_eq!(s, 404, "{v}");
     // The ws-1 key cannot see the ws-2 template.
-    let (s, _, _) = call(&app, Method::GET, &format!("{path}/{id}"), Some(&ws_key), None).await;
+    let (s, _, _) = call(
+        &app,
+        Method::GET,
+        &format!("{path}/{id}"),
+        Some(&ws_key),
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
     app.stop().await;
 }
@@ -232,7 +353,13 @@ async fn bodies_must_stay_inside_the_key_scope() {
 #[tokio::test]
 async fn open_routes_and_metrics_auth() {
     let app = spawn_auth(Db::Sqlite, |_| {}).await;
-    for path in ["/healthz", "/readyz", "/version", "/api/prompt-templates/health", "/metrics"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/api/prompt-templates/health",
+        "/metrics",
+    ] {
         let (s, v, _) = call(&app, Method::GET, path, None, None).await;
         assert_eq!(s, 200, "{path} is open: {v}");
     }
@@ -245,7 +372,12 @@ async fn open_routes_and_metrics_auth() {
     let write = key(&app, "org-m", None, Role::Write).await;
     let admin = key(&app, "org-m", None, Role::Admin).await;
     assert_eq!(call(&app, Method::GET, "/metrics", None, None).await.0, 401);
-    assert_eq!(call(&app, Method::GET, "/metrics", Some(&write), None).await.0, 403);
+    assert_eq!(
+        call(&app, Method::GET, "/metrics", Some(&write), None)
+            .await
+            .0,
+        403
+    );
     let (s, text, _) = call(&app, Method::GET, "/metrics", Some(&admin), None).await;
     assert_eq!(s, 200);
     assert!(text.as_str().unwrap().contains("prompter"));
@@ -254,14 +386,23 @@ async fn open_routes_and_metrics_auth() {
 }
 
 /// Polls until `path` answers `want` for `key`, returning how long it took.
-async fn wait_status(app: &TestApp, path: &str, key: &str, want: u16, within: Duration) -> Duration {
+async fn wait_status(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    want: u16,
+    within: Duration,
+) -> Duration {
     let started = Instant::now();
     loop {
         let (s, v, _) = call(app, Method::GET, path, Some(key), None).await;
         if s == want {
             return started.elapsed();
         }
-        assert!(started.elapsed() < within, "{path} still {s} after {within:?}: {v}");
+        assert!(
+            started.elapsed() < within,
+            "{path} still {s} after {within:?}: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -275,7 +416,12 @@ async fn keys_created_and_revoked_while_running_take_effect_within_the_cache_ttl
         // A key used before it exists (its prefix is then cached as unknown),
         // then stored: accepted within the TTL.
         let generated = prompter_api::auth::generate_key();
-        assert_eq!(call(&app, Method::GET, path, Some(&generated.key), None).await.0, 401);
+        assert_eq!(
+            call(&app, Method::GET, path, Some(&generated.key), None)
+                .await
+                .0,
+            401
+        );
         store
             .insert_api_key(prompter_storage::NewApiKey {
                 prefix: generated.prefix.clone(),
@@ -287,24 +433,39 @@ async fn keys_created_and_revoked_while_running_take_effect_within_the_cache_ttl
             .await
             .unwrap();
         let took = wait_status(&app, path, &generated.key, 200, Duration::from_secs(3)).await;
-        assert!(took <= Duration::from_millis(1500), "{db:?}: creation took {took:?}");
+        assert!(
+            took <= Duration::from_millis(1500),
+            "{db:?}: creation took {took:?}"
+        );
         eprintln!("{db:?}: key created after start accepted after {took:?}");
         let fresh = generated.key.clone();
 
         // Revocation: accepted now (cached), rejected within the TTL.
         let prefix = prompter_api::auth::key_prefix(&fresh).unwrap().to_owned();
-        assert_eq!(call(&app, Method::GET, path, Some(&fresh), None).await.0, 200);
+        assert_eq!(
+            call(&app, Method::GET, path, Some(&fresh), None).await.0,
+            200
+        );
         store.revoke_api_key(&prefix).await.unwrap();
         let took = wait_status(&app, path, &fresh, 401, Duration::from_secs(3)).await;
-        assert!(took <= Duration::from_millis(1500), "{db:?}: revocation took {took:?}");
+        assert!(
+            took <= Duration::from_millis(1500),
+            "{db:?}: revocation took {took:?}"
+        );
         eprintln!("{db:?}: revoked key rejected after {took:?}");
         let (_, v, _) = call(&app, Method::GET, path, Some(&fresh), None).await;
         assert!(v["detail"]["message"].as_str().unwrap().contains("revoked"));
         // last_used_at was recorded (best effort, asynchronously).
-        let listed = store.list_api_keys(&prompter_storage::Scope::tenant("org-x", None)).await.unwrap();
+        let listed = store
+            .list_api_keys(&prompter_storage::Scope::tenant("org-x", None))
+            .await
+            .unwrap();
         let rec = listed.iter().find(|k| k.prefix == prefix).unwrap();
         assert!(rec.revoked_at.is_some());
-        assert!(!rec.key_hash.contains(&fresh) && rec.key_hash.len() == 64, "only the hash is stored");
+        assert!(
+            !rec.key_hash.contains(&fresh) && rec.key_hash.len() == 64,
+            "only the hash is stored"
+        );
         app.stop().await;
     }
 }
@@ -319,19 +480,47 @@ async fn keys_cli_create_list_revoke_against_a_running_server() {
         let app = spawn_auth(db, |a| a.security.auth_cache_ttl_ms = 500).await;
         let url = app.db.url().to_owned();
         let out = prompter_bin()
-            .args(["keys", "create", "--org", "org-cli", "--workspace", "ws-1", "--role", "write", "--database-url", &url])
+            .args([
+                "keys",
+                "create",
+                "--org",
+                "org-cli",
+                "--workspace",
+                "ws-1",
+                "--role",
+                "write",
+                "--database-url",
+                &url,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let key = stdout.lines().last().unwrap().trim().to_owned();
-        assert!(prompter_api::auth::key_prefix(&key).is_some(), "last stdout line is the key: {stdout:?}");
+        assert!(
+            prompter_api::auth::key_prefix(&key).is_some(),
+            "last stdout line is the key: {stdout:?}"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("shown only now") && !stderr.contains(&key), "{stderr}");
+        assert!(
+            stderr.contains("shown only now") && !stderr.contains(&key),
+            "{stderr}"
+        );
 
         let mut b = template_like("org-cli");
         b["workspace_id"] = json!("ws-1");
-        let (s, v, _) = call(&app, Method::POST, "/api/prompt-templates", Some(&key), Some(&b)).await;
+        let (s, v, _) = call(
+            &app,
+            Method::POST,
+            "/api/prompt-templates",
+            Some(&key),
+            Some(&b),
+        )
+        .await;
         assert_eq!(s, 201, "{db:?} {v}");
 
         // Env var instead of the flag.
@@ -343,22 +532,45 @@ async fn keys_cli_create_list_revoke_against_a_running_server() {
         assert!(out.status.success());
         let listing = String::from_utf8(out.stdout).unwrap();
         let prefix = prompter_api::auth::key_prefix(&key).unwrap();
-        assert!(listing.contains(prefix) && listing.contains("org-cli") && listing.contains("active"), "{listing}");
+        assert!(
+            listing.contains(prefix) && listing.contains("org-cli") && listing.contains("active"),
+            "{listing}"
+        );
         assert!(!listing.contains(&key[13..]), "list never shows the secret");
 
         let out = prompter_bin()
             .args(["keys", "revoke", prefix, "--database-url", &url])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        wait_status(&app, "/api/prompt-templates?limit=1", &key, 401, Duration::from_secs(3)).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_status(
+            &app,
+            "/api/prompt-templates?limit=1",
+            &key,
+            401,
+            Duration::from_secs(3),
+        )
+        .await;
         let out = prompter_bin()
             .args(["keys", "revoke", "zzzzzzzz", "--database-url", &url])
             .output()
             .unwrap();
         assert!(!out.status.success(), "unknown prefix fails");
         let out = prompter_bin()
-            .args(["keys", "create", "--org", "o", "--role", "owner", "--database-url", &url])
+            .args([
+                "keys",
+                "create",
+                "--org",
+                "o",
+                "--role",
+                "owner",
+                "--database-url",
+                &url,
+            ])
             .output()
             .unwrap();
         assert!(!out.status.success(), "unknown role refused");
@@ -381,7 +593,13 @@ async fn per_key_rate_limit_answers_429_with_retry_after() {
     }
     let (s, v, h) = call(&app, Method::GET, path, Some(&k1), None).await;
     assert_eq!((s, code(&v)), (429, "RATE_LIMITED"), "{v}");
-    let retry: u64 = h.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry: u64 = h
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
     // Other keys have their own bucket; open routes are not limited.
     assert_eq!(call(&app, Method::GET, path, Some(&k2), None).await.0, 200);
@@ -404,8 +622,16 @@ async fn per_key_rate_limit_answers_429_with_retry_after() {
         a.security.rate_limit_anonymous = true;
     })
     .await;
-    let statuses: Vec<u16> = futures::future::join_all((0..4).map(|_| app.get(path))).await.into_iter().map(|r| r.0).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    let statuses: Vec<u16> = futures::future::join_all((0..4).map(|_| app.get(path)))
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
     app.stop().await;
 }
 
@@ -416,31 +642,53 @@ async fn non_loopback_bind_without_auth_refuses_to_start() {
     args.bind = "0.0.0.0:0".parse().unwrap();
     args.database_url = Some(db.url().to_owned());
     args.security.auth = Some(AuthMode::Off);
-    let err = Application::build(args.clone()).await.expect_err("must refuse");
+    let err = Application::build(args.clone())
+        .await
+        .expect_err("must refuse");
     let msg = err.to_string();
-    assert!(msg.contains("--auth off") && msg.contains("0.0.0.0"), "{msg}");
+    assert!(
+        msg.contains("--auth off") && msg.contains("0.0.0.0"),
+        "{msg}"
+    );
 
     // Without --auth, a non-loopback bind means auth required.
     args.security.auth = None;
-    let app = Application::build(args).await.expect("starts with auth required");
+    let app = Application::build(args)
+        .await
+        .expect("starts with auth required");
     let port = app.port();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    let s = client.get(format!("http://127.0.0.1:{port}/api/prompt-templates")).send().await.unwrap().status();
-    assert_eq!(s.as_u16(), 401);
-    let s = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.unwrap().status();
-    assert_eq!(s.as_u16(), 200);
+    let s = send(client.get(format!("http://127.0.0.1:{port}/api/prompt-templates")))
+        .await
+        .status;
+    assert_eq!(s, 401);
+    let s = send(client.get(format!("http://127.0.0.1:{port}/healthz")))
+        .await
+        .status;
+    assert_eq!(s, 200);
     handle.stop(true).await;
 }
 
 #[tokio::test]
 async fn the_binary_refuses_a_public_bind_with_auth_off() {
     let out = prompter_bin()
-        .args(["serve", "--bind", "0.0.0.0:0", "--auth", "off", "--database-url", "sqlite::memory:"])
+        .args([
+            "serve",
+            "--bind",
+            "0.0.0.0:0",
+            "--auth",
+            "off",
+            "--database-url",
+            "sqlite::memory:",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refusing to start") && stderr.contains("--auth off"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to start") && stderr.contains("--auth off"),
+        "{stderr}"
+    );
 }

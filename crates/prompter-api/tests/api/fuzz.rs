@@ -70,8 +70,14 @@ fn value() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(FIELDS).prop_map(str::to_owned), inner.clone()), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec(
+                (
+                    prop::sample::select(FIELDS).prop_map(str::to_owned),
+                    inner.clone()
+                ),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
             prop::collection::vec((text(), inner), 0..4)
                 .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
@@ -179,7 +185,10 @@ async fn no_body_to_any_route_yields_a_5xx() {
         let tpl = app.create(&template_body("gpt-4o")).await;
         let spare = app.create(&template_body("gemini-1.5-pro")).await;
         let (s, r) = app
-            .post(&format!("/api/prompt-templates/{tpl}/run"), &json!({"rendered_prompt": "x"}))
+            .post(
+                &format!("/api/prompt-templates/{tpl}/run"),
+                &json!({"rendered_prompt": "x"}),
+            )
             .await;
         assert_eq!(s, 200, "{r}");
         let result = r["result_id"].as_str().unwrap().to_owned();
@@ -192,7 +201,10 @@ async fn no_body_to_any_route_yields_a_5xx() {
             (reqwest::Method::POST, format!("{p}/{tpl}/run")),
             (reqwest::Method::POST, format!("{p}/{spare}/run")),
             (reqwest::Method::POST, format!("{p}/{missing}/run")),
-            (reqwest::Method::POST, format!("{p}/not-a-uuid/ensure-version")),
+            (
+                reqwest::Method::POST,
+                format!("{p}/not-a-uuid/ensure-version"),
+            ),
             (reqwest::Method::POST, format!("{p}/{spare}/restore")),
             (reqwest::Method::DELETE, format!("{p}/{spare}")),
             (reqwest::Method::GET, format!("{p}/{tpl}")),
@@ -236,7 +248,11 @@ async fn no_body_to_any_route_yields_a_5xx() {
             }
             Ok(())
         });
-        println!("{db:?}: {} fuzzed requests (incl. shrinking), outcome {:?}", sent.get(), outcome.is_ok());
+        println!(
+            "{db:?}: {} fuzzed requests (incl. shrinking), outcome {:?}",
+            sent.get(),
+            outcome.is_ok()
+        );
         if let Err(e) = outcome {
             panic!("{db:?}: {e}");
         }
@@ -263,7 +279,13 @@ async fn named_bad_inputs_get_clear_4xx() {
         let c = app.client.clone();
         let url = app.url(create);
         async move {
-            let res = c.post(url).header("content-type", ct).body(body).send().await.unwrap();
+            let res = c
+                .post(url)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let s = res.status().as_u16();
             let v: Value = res.json().await.unwrap_or(Value::Null);
             (s, v)
@@ -278,14 +300,62 @@ async fn named_bad_inputs_get_clear_4xx() {
     };
     let mut b = template_body("gpt-4o");
     let cases: Vec<(&str, Vec<u8>, &'static str, u16, &str)> = vec![
-        ("invalid utf-8", b"{\"name\":\"\xff\"}".to_vec(), "application/json", 422, "MALFORMED_JSON"),
-        ("truncated", b"{\"name\":".to_vec(), "application/json", 422, "MALFORMED_JSON"),
-        ("deep nesting", format!("{}{}", "[".repeat(40), "]".repeat(40)).into_bytes(), "application/json", 422, "VALIDATION_FAILED"),
-        ("1e400", br#"{"inference_params":{"t":1e400}}"#.to_vec(), "application/json", 422, "VALIDATION_FAILED"),
-        ("5000 digits", format!("{{\"inference_params\":{}}}", "9".repeat(5000)).into_bytes(), "application/json", 422, "VALIDATION_FAILED"),
-        ("wrong content type", b"{}".to_vec(), "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("too large", vec![b' '; 65 * 1024], "application/json", 413, "PAYLOAD_TOO_LARGE"),
-        ("not an object", b"[1,2]".to_vec(), "application/json", 422, "VALIDATION_FAILED"),
+        (
+            "invalid utf-8",
+            b"{\"name\":\"\xff\"}".to_vec(),
+            "application/json",
+            422,
+            "MALFORMED_JSON",
+        ),
+        (
+            "truncated",
+            b"{\"name\":".to_vec(),
+            "application/json",
+            422,
+            "MALFORMED_JSON",
+        ),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(40), "]".repeat(40)).into_bytes(),
+            "application/json",
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            "1e400",
+            br#"{"inference_params":{"t":1e400}}"#.to_vec(),
+            "application/json",
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            "5000 digits",
+            format!("{{\"inference_params\":{}}}", "9".repeat(5000)).into_bytes(),
+            "application/json",
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            "wrong content type",
+            b"{}".to_vec(),
+            "text/plain",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "too large",
+            vec![b' '; 65 * 1024],
+            "application/json",
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "not an object",
+            b"[1,2]".to_vec(),
+            "application/json",
+            422,
+            "VALIDATION_FAILED",
+        ),
     ];
     for (what, body, ct, want, want_code) in cases {
         let (s, v) = raw(body, ct).await;
@@ -306,18 +376,25 @@ async fn named_bad_inputs_get_clear_4xx() {
         let (s, v) = app.post(create, &body).await;
         assert_eq!(s, 422, "{field}: {v}");
         assert_eq!(v["detail"][0]["loc"], json!(["body", field]), "{v}");
-        assert!(["string_too_long", "too_long"].contains(&v["detail"][0]["type"].as_str().unwrap()), "{v}");
+        assert!(
+            ["string_too_long", "too_long"].contains(&v["detail"][0]["type"].as_str().unwrap()),
+            "{v}"
+        );
     }
     // At the limits: accepted.
     b["user_prompt_template"] = json!("x".repeat(1000));
     b["country_set"] = json!(["DE", "FR", "IT", "ES", "GB"]);
-    b["tools_spec"] = json!([{"type": "function"}, {"type": "function", "function": {"name": "f"}}]);
+    b["tools_spec"] =
+        json!([{"type": "function"}, {"type": "function", "function": {"name": "f"}}]);
     let (s, v) = app.post(create, &b).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
     // The run prompt too.
     let (s, v) = app
-        .post(&format!("{create}/{id}/run"), &json!({"rendered_prompt": "p".repeat(1001)}))
+        .post(
+            &format!("{create}/{id}/run"),
+            &json!({"rendered_prompt": "p".repeat(1001)}),
+        )
         .await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["detail"][0]["loc"], json!(["body", "rendered_prompt"]));
@@ -350,9 +427,14 @@ async fn request_timeout_answers_503_request_timeout() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["detail"]["code"], "REQUEST_TIMEOUT");
-    assert!(elapsed < std::time::Duration::from_millis(2500), "{elapsed:?}");
+    assert!(
+        elapsed < std::time::Duration::from_millis(2500),
+        "{elapsed:?}"
+    );
     // Nothing half-written: the timed-out run left no result.
-    let (_, results) = app.get(&format!("/api/prompt-templates/{id}/results")).await;
+    let (_, results) = app
+        .get(&format!("/api/prompt-templates/{id}/results"))
+        .await;
     assert_eq!(results["items"], json!([]));
     app.stop().await;
 }
@@ -389,7 +471,12 @@ async fn nul_characters_are_a_422_on_postgresql_and_accepted_on_sqlite() {
         let before = app.stub.completion_count();
         let run = format!("/api/prompt-templates/{id}/run");
         let (s1, v1) = app.post(&run, &json!({"rendered_prompt": "a\u{0}b"})).await;
-        let (s2, v2) = app.post(&run, &json!({"rendered_prompt": "x", "runtime_vars": {"k": ["\u{0}"]}})).await;
+        let (s2, v2) = app
+            .post(
+                &run,
+                &json!({"rendered_prompt": "x", "runtime_vars": {"k": ["\u{0}"]}}),
+            )
+            .await;
         let mut b = template_body("gpt-4o");
         b["inference_params"] = json!({"a": "\u{0}"});
         let (s3, v3) = app.post("/api/prompt-templates", &b).await;
@@ -397,8 +484,15 @@ async fn nul_characters_are_a_422_on_postgresql_and_accepted_on_sqlite() {
             Db::Postgres => {
                 assert_eq!((s1, s2, s3), (422, 422, 422), "{v1} {v2} {v3}");
                 assert_eq!(v1["detail"][0]["loc"], json!(["body", "rendered_prompt"]));
-                assert_eq!(v2["detail"][0]["loc"], json!(["body", "runtime_vars", "k", 0]));
-                assert_eq!(app.stub.completion_count(), before, "no provider call for a refused body");
+                assert_eq!(
+                    v2["detail"][0]["loc"],
+                    json!(["body", "runtime_vars", "k", 0])
+                );
+                assert_eq!(
+                    app.stub.completion_count(),
+                    before,
+                    "no provider call for a refused body"
+                );
             }
             Db::Sqlite => assert_eq!((s1, s2, s3), (200, 200, 201), "{v1} {v2} {v3}"),
         }

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod auth;
+mod faults;
 mod fuzz;
 mod v7_routes;
 mod probe_guard;

@@ -10,7 +10,15 @@ async fn create_then_duplicate_is_409_template_exists() {
         let body = template_body("gpt-4o");
         let (s1, v1) = app.post("/api/prompt-templates", &body).await;
         assert_eq!(s1, 201, "{db:?} {v1}");
-        for key in ["id", "org_id", "workspace_id", "name", "provider", "model_id", "config_hash"] {
+        for key in [
+            "id",
+            "org_id",
+            "workspace_id",
+            "name",
+            "provider",
+            "model_id",
+            "config_hash",
+        ] {
             assert!(v1.get(key).is_some(), "{db:?} missing {key} in {v1}");
         }
         assert_eq!(v1["provider"], "openai");
@@ -23,7 +31,11 @@ async fn create_then_duplicate_is_409_template_exists() {
         assert_eq!(v2["detail"]["name"], "greeting");
         let metrics = app.metrics().await;
         assert!(
-            metric_sum(&metrics, "prompter_db_unique_violation_total", &[("table", "prompt_templates")]) >= 1.0,
+            metric_sum(
+                &metrics,
+                "prompter_db_unique_violation_total",
+                &[("table", "prompt_templates")]
+            ) >= 1.0,
             "409 must count a unique violation"
         );
         app.stop().await;
@@ -63,7 +75,9 @@ async fn whitespace_key_order_and_country_order_variants_hash_the_same() {
         let (s, v) = app.post("/api/prompt-templates", &variant).await;
         assert_eq!(s, 409, "{db:?} {v}");
         assert_eq!(v["detail"]["template_id"], json!(id));
-        let (s, v) = app.post("/api/prompt-templates/check-duplicate", &variant).await;
+        let (s, v) = app
+            .post("/api/prompt-templates/check-duplicate", &variant)
+            .await;
         assert_eq!(s, 200);
         assert_eq!(v["exact_match"], true);
         assert_eq!(v["template_id"], json!(id));
@@ -76,20 +90,31 @@ async fn check_duplicate_true_false_and_scoped() {
     for db in backends() {
         let app = spawn(db).await;
         let body = template_body("claude-3-5-sonnet");
-        let (s, v) = app.post("/api/prompt-templates/check-duplicate", &body).await;
-        assert_eq!((s, v["exact_match"].clone(), v["template_id"].clone()), (200, json!(false), Value::Null));
+        let (s, v) = app
+            .post("/api/prompt-templates/check-duplicate", &body)
+            .await;
+        assert_eq!(
+            (s, v["exact_match"].clone(), v["template_id"].clone()),
+            (200, json!(false), Value::Null)
+        );
         let id = app.create(&body).await;
-        let (_, v) = app.post("/api/prompt-templates/check-duplicate", &body).await;
+        let (_, v) = app
+            .post("/api/prompt-templates/check-duplicate", &body)
+            .await;
         assert_eq!(v["exact_match"], true);
         assert_eq!(v["template_id"], json!(id));
         assert_eq!(v["name"], "greeting");
         let mut other_ws = body.clone();
         other_ws["workspace_id"] = json!("ws-other");
-        let (_, v) = app.post("/api/prompt-templates/check-duplicate", &other_ws).await;
+        let (_, v) = app
+            .post("/api/prompt-templates/check-duplicate", &other_ws)
+            .await;
         assert_eq!(v["exact_match"], false, "another workspace must not see it");
         let mut other_org = body.clone();
         other_org["org_id"] = json!("org-other");
-        let (_, v) = app.post("/api/prompt-templates/check-duplicate", &other_org).await;
+        let (_, v) = app
+            .post("/api/prompt-templates/check-duplicate", &other_org)
+            .await;
         assert_eq!(v["exact_match"], false, "another org must not see it");
         app.stop().await;
     }
@@ -110,19 +135,35 @@ async fn ensure_version_is_idempotent_and_reports_the_stub_key() {
         let (s2, v2) = app.post(&path, &json!({"workspace_id": "ws-1"})).await;
         assert_eq!(s2, 200);
         assert_eq!(v2["version_id"], v1["version_id"]);
-        assert_eq!(app.stub.probe_count(), 1, "the second call reuses the window's probe");
+        assert_eq!(
+            app.stub.probe_count(),
+            1,
+            "the second call reuses the window's probe"
+        );
         app.stop().await;
     }
 }
 
 #[tokio::test]
 async fn run_per_provider_returns_the_right_key_and_stores_everything() {
-    let cases: [(&str, Box<dyn Fn(&str) -> String>); 4] = [
-        ("gpt-4o", Box::new(|m| format!("fp_stub_{}", prompter_domain::hash8(&format!("openai:{m}"))))),
+    type ExpectedKey = Box<dyn Fn(&str) -> String>;
+    let cases: [(&str, ExpectedKey); 4] = [
+        (
+            "gpt-4o",
+            Box::new(|m| format!("fp_stub_{}", prompter_domain::hash8(&format!("openai:{m}")))),
+        ),
         ("gemini-1.5-pro", Box::new(|m| format!("{m}-stub-001"))),
         ("claude-3-5-sonnet", Box::new(|m| m.to_owned())),
         // Azure's completion carries no key: the run probes (guarded) for it.
-        ("azure-gpt-4o", Box::new(|m| format!("fp_stub_azure_{}", prompter_domain::hash8(&format!("azure:{m}"))))),
+        (
+            "azure-gpt-4o",
+            Box::new(|m| {
+                format!(
+                    "fp_stub_azure_{}",
+                    prompter_domain::hash8(&format!("azure:{m}"))
+                )
+            }),
+        ),
     ];
     for db in backends() {
         let app = spawn(db).await;
@@ -136,8 +177,17 @@ async fn run_per_provider_returns_the_right_key_and_stores_everything() {
                 )
                 .await;
             assert_eq!(s, 200, "{db:?} {model}: {v}");
-            assert_eq!(v["provider_version_key"], json!(expected(model)), "{db:?} {model}");
-            for key in ["result_id", "version_id", "system_fingerprint", "created_at"] {
+            assert_eq!(
+                v["provider_version_key"],
+                json!(expected(model)),
+                "{db:?} {model}"
+            );
+            for key in [
+                "result_id",
+                "version_id",
+                "system_fingerprint",
+                "created_at",
+            ] {
                 assert!(v.get(key).is_some(), "{model}: missing {key}");
             }
             // Full request and response are stored.
@@ -162,7 +212,10 @@ async fn run_per_provider_returns_the_right_key_and_stores_everything() {
         for (id, v) in &runs {
             // The version row's key equals the result's key (rollout check).
             let (_, ev) = app
-                .post(&format!("/api/prompt-templates/{id}/ensure-version"), &json!({"workspace_id": "ws-1"}))
+                .post(
+                    &format!("/api/prompt-templates/{id}/ensure-version"),
+                    &json!({"workspace_id": "ws-1"}),
+                )
                 .await;
             assert_eq!(ev["provider_version_key"], v["provider_version_key"]);
             assert_eq!(ev["version_id"], v["version_id"]);
@@ -184,13 +237,19 @@ async fn unknown_or_malformed_template_ids_are_404() {
         assert_eq!(v["detail"]["code"], "TEMPLATE_NOT_FOUND");
     }
     let (s, v) = app
-        .post(&format!("/api/prompt-templates/{unknown}/ensure-version"), &json!({"workspace_id": "w"}))
+        .post(
+            &format!("/api/prompt-templates/{unknown}/ensure-version"),
+            &json!({"workspace_id": "w"}),
+        )
         .await;
     assert_eq!(s, 404, "{v}");
     // Wrong workspace in the body: the template is not visible there.
     let id = app.create(&template_body("gpt-4o")).await;
     let (s, _) = app
-        .post(&format!("/api/prompt-templates/{id}/ensure-version"), &json!({"workspace_id": "elsewhere"}))
+        .post(
+            &format!("/api/prompt-templates/{id}/ensure-version"),
+            &json!({"workspace_id": "elsewhere"}),
+        )
         .await;
     assert_eq!(s, 404);
     app.stop().await;
@@ -208,7 +267,9 @@ async fn fifty_parallel_identical_creates_make_one_template() {
         assert_eq!(created.len(), 1, "{db:?}: {answers:?}");
         assert_eq!(conflicts.len(), 49, "{db:?}: {answers:?}");
         let winner = &created[0].1["id"];
-        assert!(conflicts.iter().all(|(_, v)| &v["detail"]["template_id"] == winner));
+        assert!(conflicts
+            .iter()
+            .all(|(_, v)| &v["detail"]["template_id"] == winner));
         app.stop().await;
     }
 }
@@ -268,7 +329,9 @@ async fn a_pinned_hash_algorithm_cannot_change_silently() {
     args.bind = "127.0.0.1:0".parse().unwrap();
     args.database_url = Some(db.url().to_owned());
     args.hash_algorithm = Some("blake3".into());
-    let err = prompter_api::Application::build(args).await.err().expect("must refuse");
+    let err = prompter_api::Application::build(args)
+        .await
+        .expect_err("must refuse");
     let msg = err.to_string();
     assert!(msg.contains("sha256") && msg.contains("blake3"), "{msg}");
 }
