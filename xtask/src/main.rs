@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 mod check_dashboards;
 mod faults;
+mod fuzz_api;
 mod migrate;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Benchmarks: `bench storage`, `bench http`.
     Bench(bench::Args),
+    /// schemathesis against a live server: no 5xx, every status and body as documented.
+    FuzzApi(fuzz_api::Args),
     /// Fault tests (Redis/PostgreSQL/provider outages, kill -9, SIGTERM) with their figures: sent / 5xx / lost.
     Faults(faults::Args),
     /// Check the dashboards and alert rules against a live server (see the module docs).
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Migrate(args) => migrate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::FuzzApi(args) => fuzz_api::run(args),
         Command::Faults(args) => faults::run(args),
         Command::CheckDashboards { args } => return check_dashboards::main(&args),
     };

@@ -72,15 +72,28 @@ impl Caller {
         } else {
             Err(ApiError::new(
                 crate::error::Code::Forbidden,
-                format!("this API key has role {}; {} is required", self.role.as_str(), role.as_str()),
+                format!(
+                    "this API key has role {}; {} is required",
+                    self.role.as_str(),
+                    role.as_str()
+                ),
             ))
         }
     }
 
-    /// Fails with 404 (no existence leak) when a body names an org or
-    /// workspace outside the caller's scope.
-    pub fn check_body_scope(&self, org_id: Option<&str>, workspace_id: Option<&str>) -> Result<(), ApiError> {
-        if let Scope::Tenant { org_id: o, workspace_id: w } = &self.scope {
+    /// Fails with 403 `SCOPE_FORBIDDEN` when a body names an org or
+    /// workspace outside the caller's scope (the caller's own body: nothing
+    /// leaks; rows of other tenants addressed by id are 404 in storage).
+    pub fn check_body_scope(
+        &self,
+        org_id: Option<&str>,
+        workspace_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if let Scope::Tenant {
+            org_id: o,
+            workspace_id: w,
+        } = &self.scope
+        {
             let org_ok = org_id.is_none_or(|b| b == o);
             let ws_ok = match (w, workspace_id) {
                 (Some(w), Some(b)) => w == b,

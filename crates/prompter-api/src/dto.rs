@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prompter_storage::{ResultRecord, TemplateRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// RFC 3339 UTC with microseconds, as every timestamp on the wire.
@@ -36,7 +37,7 @@ fn empty_object() -> Value {
 }
 
 /// `POST /{id}/ensure-version` body (V7).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EnsureVersionBody {
     /// Workspace of the template (required, as in V7).
     pub workspace_id: String,
@@ -58,7 +59,7 @@ pub struct EnsureVersionBody {
 }
 
 /// `POST /{id}/run` body (V7).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RunBody {
     /// The prompt, already rendered.
     pub rendered_prompt: String,
@@ -70,9 +71,11 @@ pub struct RunBody {
     pub country: Option<String>,
     /// Analysis scope (default `brand`).
     #[serde(default = "default_scope")]
+    #[schema(default = "brand")]
     pub analysis_scope: String,
     /// Caller variables (an object).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub runtime_vars: serde_json::Map<String, Value>,
     /// Grounding flag.
     #[serde(default, deserialize_with = "lax_bool")]
@@ -80,7 +83,7 @@ pub struct RunBody {
 }
 
 /// 201 answer of create (V7 fields).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedTemplate {
     /// Template id.
     pub id: Uuid,
@@ -113,7 +116,7 @@ impl From<&TemplateRecord> for CreatedTemplate {
 }
 
 /// check-duplicate answer: V7's two fields plus what the twin is.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DuplicateCheck {
     /// Whether an active twin exists.
     pub exact_match: bool,
@@ -124,11 +127,12 @@ pub struct DuplicateCheck {
     pub name: Option<String>,
     /// When the twin was created.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(format = DateTime)]
     pub created_at: Option<String>,
 }
 
 /// ensure-version answer (V7).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EnsuredVersion {
     /// Version row id.
     pub version_id: Uuid,
@@ -137,11 +141,12 @@ pub struct EnsuredVersion {
     /// The served build.
     pub provider_version_key: String,
     /// When it was captured.
+    #[schema(format = DateTime)]
     pub captured_at: String,
 }
 
 /// run answer (V7).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunAnswer {
     /// Result id.
     pub result_id: Uuid,
@@ -152,6 +157,7 @@ pub struct RunAnswer {
     /// OpenAI's fingerprint when the response carried one.
     pub system_fingerprint: Option<String>,
     /// When the result was stored.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -168,7 +174,7 @@ impl From<&ResultRecord> for RunAnswer {
 }
 
 /// Every list answers `{"items": [...], "next_cursor": …}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     /// This page.
     pub items: Vec<T>,
@@ -187,7 +193,7 @@ impl<T> List<T> {
 }
 
 /// A template with its full config as given.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateView {
     /// Template id.
     pub id: Uuid,
@@ -226,8 +232,10 @@ pub struct TemplateView {
     /// The canonical JSON the hash is computed over, as a string.
     pub config_canonical_json: String,
     /// Creation time.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Deletion time, when soft-deleted.
+    #[schema(format = DateTime)]
     pub deleted_at: Option<String>,
 }
 
@@ -259,7 +267,7 @@ impl From<&TemplateRecord> for TemplateView {
 }
 
 /// A version row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {
     /// Version id.
     pub version_id: Uuid,
@@ -270,10 +278,13 @@ pub struct VersionView {
     /// Model.
     pub model_id: String,
     /// First sighting.
+    #[schema(format = DateTime)]
     pub first_seen_at: String,
     /// Latest sighting.
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
     /// When a fingerprint was first captured.
+    #[schema(format = DateTime)]
     pub fingerprint_captured_at: Option<String>,
 }
 
@@ -292,7 +303,7 @@ impl From<&prompter_storage::VersionRecord> for VersionView {
 }
 
 /// A result in a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResultSummary {
     /// Result id.
     pub result_id: Uuid,
@@ -307,6 +318,7 @@ pub struct ResultSummary {
     /// Country of the run.
     pub country: Option<String>,
     /// When it was stored.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -325,7 +337,7 @@ impl From<&ResultRecord> for ResultSummary {
 }
 
 /// One result with everything stored for audit.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResultDetail {
     /// The summary fields.
     #[serde(flatten)]
@@ -339,7 +351,7 @@ pub struct ResultDetail {
 }
 
 /// A drift event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DriftView {
     /// Event id.
     pub event_id: Uuid,
@@ -354,6 +366,7 @@ pub struct DriftView {
     /// New key.
     pub new_key: String,
     /// When it was detected.
+    #[schema(format = DateTime)]
     pub detected_at: String,
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod middleware;
+pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;

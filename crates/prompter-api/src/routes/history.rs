@@ -3,9 +3,7 @@
 
 use super::template_id;
 use crate::caller::{Caller, Role};
-use crate::dto::{
-    DriftView, List, ResultDetail, ResultSummary, TemplateView, VersionView,
-};
+use crate::dto::{DriftView, List, ResultDetail, ResultSummary, TemplateView, VersionView};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,6 +11,7 @@ use chrono::{DateTime, Utc};
 use prompter_storage::{DriftFilter, PageRequest, ResultFilter, TemplateFilter};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Parses the query string, answering 400 `INVALID_QUERY` naming the problem.
@@ -39,23 +38,36 @@ fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiE
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this org's templates.
     org_id: Option<String>,
+    /// Only this workspace's templates.
     workspace_id: Option<String>,
+    /// Also list soft-deleted templates.
     #[serde(default)]
     include_deleted: bool,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/prompt-templates`: templates newest first.
+#[utoipa::path(get, path = "/api/prompt-templates", tag = "templates", operation_id = "listTemplates",
+    params(ListQuery), responses((status = 200, description = "A page of templates", body = List<TemplateView>)))]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -76,6 +88,8 @@ pub async fn list(
 }
 
 /// `GET /api/prompt-templates/{id}`.
+#[utoipa::path(get, path = "/api/prompt-templates/{id}", tag = "templates", operation_id = "getTemplate",
+    params(crate::openapi::TemplatePath), responses((status = 200, description = "The template", body = TemplateView)))]
 pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -90,6 +104,8 @@ pub async fn get(
 }
 
 /// `DELETE /api/prompt-templates/{id}`: soft delete, 204.
+#[utoipa::path(delete, path = "/api/prompt-templates/{id}", tag = "templates", operation_id = "deleteTemplate",
+    params(crate::openapi::TemplatePath), responses((status = 204, description = "Soft-deleted; its config hash is free again")))]
 pub async fn delete(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -104,6 +120,8 @@ pub async fn delete(
 }
 
 /// `POST /api/prompt-templates/{id}/restore`: 200, or 409 naming the active twin.
+#[utoipa::path(post, path = "/api/prompt-templates/{id}/restore", tag = "templates", operation_id = "restoreTemplate",
+    params(crate::openapi::TemplatePath), responses((status = 200, description = "Restored", body = TemplateView)))]
 pub async fn restore(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -118,6 +136,8 @@ pub async fn restore(
 }
 
 /// `GET /api/prompt-templates/{id}/versions`.
+#[utoipa::path(get, path = "/api/prompt-templates/{id}/versions", tag = "history", operation_id = "listVersions",
+    params(crate::openapi::TemplatePath, PageQuery), responses((status = 200, description = "Version rows newest first", body = List<VersionView>)))]
 pub async fn versions(
     req: HttpRequest,
     path: web::Path<String>,
@@ -128,22 +148,36 @@ pub async fn versions(
     let q: PageQuery = query(&req)?;
     let page = state
         .prompter
-        .list_versions(&caller.scope, template_id(&path)?, &page(q.limit, &q.cursor)?)
+        .list_versions(
+            &caller.scope,
+            template_id(&path)?,
+            &page(q.limit, &q.cursor)?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(List::from_page(page, |r| VersionView::from(r))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ResultsQuery {
+    /// Only results of this version row.
     version_id: Option<Uuid>,
+    /// Only results of this country.
     country: Option<String>,
+    /// Only results stored at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
+    /// Only results stored before this time (RFC 3339).
     until: Option<DateTime<Utc>>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/prompt-templates/{id}/results`.
+#[utoipa::path(get, path = "/api/prompt-templates/{id}/results", tag = "history", operation_id = "listResults",
+    params(crate::openapi::TemplatePath, ResultsQuery), responses((status = 200, description = "Results newest first", body = List<ResultSummary>)))]
 pub async fn results(
     req: HttpRequest,
     path: web::Path<String>,
@@ -160,12 +194,20 @@ pub async fn results(
     };
     let page = state
         .prompter
-        .list_results(&caller.scope, template_id(&path)?, &filter, &page(q.limit, &q.cursor)?)
+        .list_results(
+            &caller.scope,
+            template_id(&path)?,
+            &filter,
+            &page(q.limit, &q.cursor)?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(List::from_page(page, |r| ResultSummary::from(r))))
 }
 
 /// `GET /api/prompt-templates/results/{result_id}`: summary plus full request/response.
+#[utoipa::path(get, path = "/api/prompt-templates/results/{result_id}", tag = "history", operation_id = "getResult",
+    params(("result_id" = Uuid, Path, description = "Result id")),
+    responses((status = 200, description = "The result with everything stored", body = ResultDetail)))]
 pub async fn result(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -183,17 +225,27 @@ pub async fn result(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DriftQuery {
+    /// Only this org's events.
     org_id: Option<String>,
+    /// Only this workspace's events.
     workspace_id: Option<String>,
+    /// Only this template's events.
     template_id: Option<Uuid>,
+    /// Only events detected at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /api/prompt-templates/drift`: drift events newest first.
+#[utoipa::path(get, path = "/api/prompt-templates/drift", tag = "drift", operation_id = "listDrift",
+    params(DriftQuery), responses((status = 200, description = "Drift events newest first", body = List<DriftView>)))]
 pub async fn drift(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -215,6 +267,9 @@ pub async fn drift(
 }
 
 /// `GET /api/prompt-templates/{id}/diff/{other_id}`: canonical-config differences.
+#[utoipa::path(get, path = "/api/prompt-templates/{id}/diff/{other_id}", tag = "templates", operation_id = "diffTemplates",
+    params(crate::openapi::TemplatePath, ("other_id" = Uuid, Path, description = "The template to compare with")),
+    responses((status = 200, description = "Canonical-config differences", body = crate::openapi::ConfigDiff)))]
 pub async fn diff(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,

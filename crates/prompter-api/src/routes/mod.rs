@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/metrics", web::get().to(ops::metrics))
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
-    .route("/version", web::get().to(ops::version));
+    .route("/version", web::get().to(ops::version))
+    .route("/openapi.json", web::get().to(crate::openapi::openapi_json));
 }
 
 /// Parses a template id from the path; anything else is an unknown template.

@@ -11,8 +11,8 @@ use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use prompter_domain::TemplateRequest;
 use prompter_service::{EnsureRequest, IdempotencyKey, RunRequest, Scope};
-use sha2::{Digest, Sha256};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// Reads a create-shaped body; with an API key, absent org/workspace default
 /// to the key's and others are refused.
@@ -24,7 +24,11 @@ async fn template_request(
 ) -> Result<TemplateRequest, ApiError> {
     let json = read_json(req, payload, &state.body).await?;
     let mut body = TemplateRequest::from_json(&json)?;
-    if let Scope::Tenant { org_id, workspace_id } = &caller.scope {
+    if let Scope::Tenant {
+        org_id,
+        workspace_id,
+    } = &caller.scope
+    {
         body.org_id.get_or_insert_with(|| org_id.clone());
         if let Some(ws) = workspace_id {
             body.workspace_id.get_or_insert_with(|| ws.clone());
@@ -35,6 +39,9 @@ async fn template_request(
 }
 
 /// `POST /api/prompt-templates`: 201, or 409 `TEMPLATE_EXISTS`.
+#[utoipa::path(post, path = "/api/prompt-templates", tag = "v7", operation_id = "createTemplate",
+    request_body = crate::openapi::TemplateCreateBody,
+    responses((status = 201, description = "Created", body = CreatedTemplate)))]
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -48,6 +55,9 @@ pub async fn create(
 }
 
 /// `POST /api/prompt-templates/check-duplicate`.
+#[utoipa::path(post, path = "/api/prompt-templates/check-duplicate", tag = "v7",
+    operation_id = "checkDuplicate", request_body = crate::openapi::DuplicateCheckBody,
+    responses((status = 200, description = "Whether an active twin exists", body = DuplicateCheck)))]
 pub async fn check_duplicate(
     req: HttpRequest,
     payload: web::Payload,
@@ -66,6 +76,9 @@ pub async fn check_duplicate(
 }
 
 /// `POST /api/prompt-templates/{id}/ensure-version`.
+#[utoipa::path(post, path = "/api/prompt-templates/{id}/ensure-version", tag = "v7",
+    operation_id = "ensureVersion", params(crate::openapi::TemplatePath), request_body = EnsureVersionBody,
+    responses((status = 200, description = "The version the provider serves now", body = EnsuredVersion)))]
 pub async fn ensure_version(
     req: HttpRequest,
     path: web::Path<String>,
@@ -98,6 +111,10 @@ pub async fn ensure_version(
 }
 
 /// `POST /api/prompt-templates/{id}/run`.
+#[utoipa::path(post, path = "/api/prompt-templates/{id}/run", tag = "v7", operation_id = "runTemplate",
+    params(crate::openapi::TemplatePath, crate::openapi::IdempotencyHeader), request_body = RunBody,
+    responses((status = 200, description = "The stored result (the original one when replayed)", body = RunAnswer,
+        headers(("Idempotent-Replayed" = String, description = "`true` when an Idempotency-Key replay answered the stored result")))))]
 pub async fn run(
     req: HttpRequest,
     path: web::Path<String>,

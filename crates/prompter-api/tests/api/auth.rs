@@ -692,3 +692,95 @@ async fn the_binary_refuses_a_public_bind_with_auth_off() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn keys_never_reach_the_logs() {
+    let db = fresh_db(Db::Sqlite).await;
+    let url = db.url().to_owned();
+    let out = prompter_bin()
+        .args([
+            "keys",
+            "create",
+            "--org",
+            "org-log",
+            "--role",
+            "write",
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let secret = key[13..].to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = prompter_bin()
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--auth",
+            "required",
+        ])
+        .args(["--database-url", &url, "--log-format", "json"])
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        ready,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let forged = format!("{}{}", &key[..13], "A".repeat(43));
+    let mut body = template_like("org-log");
+    body["workspace_id"] = json!("ws-1");
+    for k in [key.as_str(), forged.as_str(), "garbage-key"] {
+        let _ = client
+            .post(format!("{base}/api/prompt-templates"))
+            .bearer_auth(k)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("prompter listening"),
+        "the log was captured: {text}"
+    );
+    assert!(text.len() > 200);
+    assert!(!text.contains(&secret), "the key's secret is in the log");
+    assert!(
+        !text.contains(&"A".repeat(43)),
+        "a presented (forged) secret is in the log"
+    );
+    assert!(
+        !text.contains("garbage-key"),
+        "a presented bad key is in the log"
+    );
+}

@@ -28,13 +28,17 @@ async fn lifecycle_list_get_delete_restore() {
         }
         // Newest first, paginated by an opaque cursor.
         let (s, p1) = app
-            .get(&format!("/api/prompt-templates?org_id={org}&workspace_id=ws-1&limit=2"))
+            .get(&format!(
+                "/api/prompt-templates?org_id={org}&workspace_id=ws-1&limit=2"
+            ))
             .await;
         assert_eq!(s, 200, "{db:?} {p1}");
         assert_eq!(ids(&p1), vec![made[2].clone(), made[1].clone()]);
         let cursor = p1["next_cursor"].as_str().expect("a next page").to_owned();
         let (_, p2) = app
-            .get(&format!("/api/prompt-templates?org_id={org}&workspace_id=ws-1&limit=2&cursor={cursor}"))
+            .get(&format!(
+                "/api/prompt-templates?org_id={org}&workspace_id=ws-1&limit=2&cursor={cursor}"
+            ))
             .await;
         assert_eq!(ids(&p2), vec![made[0].clone()]);
         assert!(p2["next_cursor"].is_null());
@@ -49,16 +53,30 @@ async fn lifecycle_list_get_delete_restore() {
         assert_eq!(s, 200);
         assert_eq!(t["user_prompt_template"], "prompt 0");
         assert_eq!(t["country_set"], json!(["uk", "de"]), "config as given");
-        assert!(t["config_canonical_json"].as_str().unwrap().contains("\"country_set\":[\"DE\",\"GB\"]"));
+        assert!(t["config_canonical_json"]
+            .as_str()
+            .unwrap()
+            .contains("\"country_set\":[\"DE\",\"GB\"]"));
         assert!(t["deleted_at"].is_null());
         assert!(t["created_at"].as_str().unwrap().ends_with('Z'));
 
         // Delete frees the hash; list hides it unless asked.
-        let res = app.client.delete(app.url(&format!("/api/prompt-templates/{}", made[0]))).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 204);
-        let (_, l) = app.get(&format!("/api/prompt-templates?org_id={org}")).await;
+        let res = app
+            .send(
+                app.client
+                    .delete(app.url(&format!("/api/prompt-templates/{}", made[0]))),
+            )
+            .await;
+        assert_eq!(res.status, 204);
+        let (_, l) = app
+            .get(&format!("/api/prompt-templates?org_id={org}"))
+            .await;
         assert_eq!(ids(&l).len(), 2);
-        let (_, l) = app.get(&format!("/api/prompt-templates?org_id={org}&include_deleted=true")).await;
+        let (_, l) = app
+            .get(&format!(
+                "/api/prompt-templates?org_id={org}&include_deleted=true"
+            ))
+            .await;
         assert_eq!(ids(&l).len(), 3);
         let (_, t) = app.get(&format!("/api/prompt-templates/{}", made[0])).await;
         assert!(t["deleted_at"].is_string());
@@ -68,15 +86,31 @@ async fn lifecycle_list_get_delete_restore() {
         let twin = app.create(&again).await;
 
         // Restore into a collision names the active twin.
-        let (s, e) = app.post(&format!("/api/prompt-templates/{}/restore", made[0]), &json!({})).await;
+        let (s, e) = app
+            .post(
+                &format!("/api/prompt-templates/{}/restore", made[0]),
+                &json!({}),
+            )
+            .await;
         assert_eq!(s, 409, "{e}");
         assert_eq!(e["detail"]["code"], "TEMPLATE_EXISTS");
         assert_eq!(e["detail"]["template_id"], json!(twin));
-        app.client.delete(app.url(&format!("/api/prompt-templates/{twin}"))).send().await.unwrap();
-        let (s, t) = app.post(&format!("/api/prompt-templates/{}/restore", made[0]), &json!({})).await;
+        app.send(
+            app.client
+                .delete(app.url(&format!("/api/prompt-templates/{twin}"))),
+        )
+        .await;
+        let (s, t) = app
+            .post(
+                &format!("/api/prompt-templates/{}/restore", made[0]),
+                &json!({}),
+            )
+            .await;
         assert_eq!(s, 200, "{t}");
         assert!(t["deleted_at"].is_null());
-        let (s, _) = app.get(&format!("/api/prompt-templates/{}", uuid::Uuid::new_v4())).await;
+        let (s, _) = app
+            .get(&format!("/api/prompt-templates/{}", uuid::Uuid::new_v4()))
+            .await;
         assert_eq!(s, 404);
         app.stop().await;
     }
@@ -89,39 +123,74 @@ async fn versions_results_and_result_detail() {
         let id = app.create(&template_body("gemini-1.5-pro")).await;
         for country in ["GB", "DE", "GB"] {
             let (s, _) = app
-                .post(&format!("/api/prompt-templates/{id}/run"), &json!({"rendered_prompt": "hi", "country": country}))
+                .post(
+                    &format!("/api/prompt-templates/{id}/run"),
+                    &json!({"rendered_prompt": "hi", "country": country}),
+                )
                 .await;
             assert_eq!(s, 200);
         }
-        let (s, v) = app.get(&format!("/api/prompt-templates/{id}/versions")).await;
+        let (s, v) = app
+            .get(&format!("/api/prompt-templates/{id}/versions"))
+            .await;
         assert_eq!(s, 200, "{v}");
         let items = v["items"].as_array().unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["provider_version_key"], "gemini-1.5-pro-stub-001");
-        for k in ["version_id", "provider", "model_id", "first_seen_at", "last_seen_at", "fingerprint_captured_at"] {
+        for k in [
+            "version_id",
+            "provider",
+            "model_id",
+            "first_seen_at",
+            "last_seen_at",
+            "fingerprint_captured_at",
+        ] {
             assert!(items[0].get(k).is_some(), "missing {k}");
         }
         let vid = items[0]["version_id"].as_str().unwrap().to_owned();
 
-        let (_, r) = app.get(&format!("/api/prompt-templates/{id}/results?country=GB")).await;
+        let (_, r) = app
+            .get(&format!("/api/prompt-templates/{id}/results?country=GB"))
+            .await;
         let rs = r["items"].as_array().unwrap();
         assert_eq!(rs.len(), 2);
-        assert!(rs[0]["created_at"].as_str() >= rs[1]["created_at"].as_str(), "newest first");
-        let (_, r) = app.get(&format!("/api/prompt-templates/{id}/results?version_id={vid}&limit=1")).await;
+        assert!(
+            rs[0]["created_at"].as_str() >= rs[1]["created_at"].as_str(),
+            "newest first"
+        );
+        let (_, r) = app
+            .get(&format!(
+                "/api/prompt-templates/{id}/results?version_id={vid}&limit=1"
+            ))
+            .await;
         assert_eq!(r["items"].as_array().unwrap().len(), 1);
         assert!(r["next_cursor"].is_string());
-        let (_, r) = app.get(&format!("/api/prompt-templates/{id}/results?since=2999-01-01T00:00:00Z")).await;
+        let (_, r) = app
+            .get(&format!(
+                "/api/prompt-templates/{id}/results?since=2999-01-01T00:00:00Z"
+            ))
+            .await;
         assert!(r["items"].as_array().unwrap().is_empty());
 
         let rid = rs[0]["result_id"].as_str().unwrap();
-        let (s, d) = app.get(&format!("/api/prompt-templates/results/{rid}")).await;
+        let (s, d) = app
+            .get(&format!("/api/prompt-templates/results/{rid}"))
+            .await;
         assert_eq!(s, 200);
         assert_eq!(d["result_id"], json!(rid));
         assert_eq!(d["request"]["messages"][1]["content"], "hi");
         assert_eq!(d["response"]["content"], "hi");
         assert_eq!(d["analysis_config"]["analysis_scope"], "brand");
-        let (s, e) = app.get(&format!("/api/prompt-templates/results/{}", uuid::Uuid::new_v4())).await;
-        assert_eq!((s, e["detail"]["code"].clone()), (404, json!("RESULT_NOT_FOUND")));
+        let (s, e) = app
+            .get(&format!(
+                "/api/prompt-templates/results/{}",
+                uuid::Uuid::new_v4()
+            ))
+            .await;
+        assert_eq!(
+            (s, e["detail"]["code"].clone()),
+            (404, json!("RESULT_NOT_FOUND"))
+        );
         app.stop().await;
     }
 }
@@ -135,7 +204,9 @@ async fn config_diff_names_the_differing_paths() {
     b["name"] = json!("other name is not config");
     let ia = app.create(&a).await;
     let ib = app.create(&b).await;
-    let (s, d) = app.get(&format!("/api/prompt-templates/{ia}/diff/{ib}")).await;
+    let (s, d) = app
+        .get(&format!("/api/prompt-templates/{ia}/diff/{ib}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(
         d,
@@ -156,17 +227,24 @@ async fn idempotent_runs_replay_and_refuse_reuse() {
             let client = app.client.clone();
             let url = url.clone();
             async move {
-                let r = client.post(url).header("Idempotency-Key", key).json(&body).send().await.unwrap();
-                let replayed = r.headers().get("idempotent-replayed").is_some();
-                (r.status().as_u16(), replayed, r.json::<Value>().await.unwrap())
+                let r = send(client.post(url).header("Idempotency-Key", key).json(&body)).await;
+                let replayed = r.headers.get("idempotent-replayed").is_some();
+                (r.status, replayed, r.body)
             }
         };
         // Concurrent requests with one key: one provider call, one result.
         let answers = futures::future::join_all((0..10).map(|_| send("k-1", body.clone()))).await;
-        assert!(answers.iter().all(|(s, _, _)| *s == 200), "{db:?} {answers:?}");
+        assert!(
+            answers.iter().all(|(s, _, _)| *s == 200),
+            "{db:?} {answers:?}"
+        );
         let first = &answers[0].2["result_id"];
         assert!(answers.iter().all(|(_, _, v)| &v["result_id"] == first));
-        assert_eq!(answers.iter().filter(|(_, r, _)| !r).count(), 1, "one original, the rest replayed");
+        assert_eq!(
+            answers.iter().filter(|(_, r, _)| !r).count(),
+            1,
+            "one original, the rest replayed"
+        );
         assert_eq!(app.stub.completion_count(), 1, "{db:?}");
         // Same key, different body.
         let (s, _, e) = send("k-1", json!({"rendered_prompt": "other"})).await;
@@ -176,17 +254,18 @@ async fn idempotent_runs_replay_and_refuse_reuse() {
         app.stop().await;
         let again = spawn_on(shared, |_| {}).await;
         let r = again
-            .client
-            .post(again.url(&format!("/api/prompt-templates/{id}/run")))
-            .header("Idempotency-Key", "k-1")
-            .header("content-type", "application/json")
-            .body("{ \"country\" : \"GB\",\n \"rendered_prompt\": \"hello\" }")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        assert_eq!(r.headers().get("idempotent-replayed").unwrap(), "true");
-        let v: Value = r.json().await.unwrap();
+            .send(
+                again
+                    .client
+                    .post(again.url(&format!("/api/prompt-templates/{id}/run")))
+                    .header("Idempotency-Key", "k-1")
+                    .header("content-type", "application/json")
+                    .body("{ \"country\" : \"GB\",\n \"rendered_prompt\": \"hello\" }"),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers.get("idempotent-replayed").unwrap(), "true");
+        let v: Value = r.body;
         assert_eq!(&v["result_id"], first);
         assert_eq!(again.stub.completion_count(), 0);
         let m = again.metrics().await;
@@ -230,8 +309,14 @@ async fn drift_rotating_the_stub_build_makes_one_event_and_one_signed_webhook() 
         let (_, k2) = v2.post(&ens, &json!({"workspace_id": "ws-1"})).await;
         assert_ne!(k1["provider_version_key"], k2["provider_version_key"]);
         // A run with the same new key is not a second drift.
-        v2.post(&format!("/api/prompt-templates/{id}/run"), &json!({"rendered_prompt": "x"})).await;
-        let (s, d) = v2.get(&format!("/api/prompt-templates/drift?org_id={org}")).await;
+        v2.post(
+            &format!("/api/prompt-templates/{id}/run"),
+            &json!({"rendered_prompt": "x"}),
+        )
+        .await;
+        let (s, d) = v2
+            .get(&format!("/api/prompt-templates/drift?org_id={org}"))
+            .await;
         assert_eq!(s, 200, "{d}");
         let events = d["items"].as_array().unwrap();
         assert_eq!(events.len(), 1, "{db:?} {d}");
@@ -239,7 +324,13 @@ async fn drift_rotating_the_stub_build_makes_one_event_and_one_signed_webhook() 
         assert_eq!(events[0]["new_key"], k2["provider_version_key"]);
         assert_eq!(events[0]["template_id"], json!(id));
         let m = v2.metrics().await;
-        assert!(metric_sum(&m, "prompter_version_drift_total", &[("provider", "openai")]) >= 1.0);
+        assert!(
+            metric_sum(
+                &m,
+                "prompter_version_drift_total",
+                &[("provider", "openai")]
+            ) >= 1.0
+        );
 
         let mut delivered = Vec::new();
         for _ in 0..100 {
@@ -251,7 +342,12 @@ async fn drift_rotating_the_stub_build_makes_one_event_and_one_signed_webhook() 
         }
         assert_eq!(delivered.len(), 1, "{db:?}: one delivery");
         let req = &delivered[0];
-        let sig = req.headers.get("x-prompter-signature").unwrap().to_str().unwrap();
+        let sig = req
+            .headers
+            .get("x-prompter-signature")
+            .unwrap()
+            .to_str()
+            .unwrap();
         assert!(verify("s3cret", &req.body, sig), "valid HMAC signature");
         let payload: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(payload["event_id"], events[0]["event_id"]);
@@ -281,10 +377,16 @@ async fn drift_webhook_survives_a_restart_between_event_and_delivery() {
     })
     .await;
     let (s, _) = v2.post(&ens, &json!({"workspace_id": "ws-1"})).await;
-    assert_eq!(s, 200, "the run that finds the drift is not slowed or failed by delivery");
+    assert_eq!(
+        s, 200,
+        "the run that finds the drift is not slowed or failed by delivery"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     v2.stop().await;
-    assert!(!down.received_requests().await.unwrap().is_empty(), "a delivery was attempted");
+    assert!(
+        !down.received_requests().await.unwrap().is_empty(),
+        "a delivery was attempted"
+    );
 
     // After a restart, with the receiver back, the event is delivered.
     let up = MockServer::start().await;

@@ -19,44 +19,55 @@ async fn missing_org_id_is_422_not_a_fake_409() {
 #[tokio::test]
 async fn malformed_json_wrong_types_and_missing_fields_name_the_field() {
     let app = spawn(Db::Sqlite).await;
-    let res = app
-        .client
-        .post(app.url("/api/prompt-templates"))
-        .header("content-type", "application/json")
-        .body("{\"org_id\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 422);
-    let v: serde_json::Value = res.json().await.unwrap();
+    let res = send(
+        app.client
+            .post(app.url("/api/prompt-templates"))
+            .header("content-type", "application/json")
+            .body("{\"org_id\": "),
+    )
+    .await;
+    assert_eq!(res.status, 422);
+    let v = res.body;
     assert_eq!(v["code"], "MALFORMED_JSON");
 
     let mut body = template_body("gpt-4o");
     body["country_set"] = json!(["DE", 7]);
     let (s, v) = app.post("/api/prompt-templates", &body).await;
     assert_eq!(s, 422);
-    assert_eq!(v["detail"][0]["loc"], json!(["body", "country_set", 1]), "{v}");
+    assert_eq!(
+        v["detail"][0]["loc"],
+        json!(["body", "country_set", 1]),
+        "{v}"
+    );
 
     let id = app.create(&template_body("gpt-4o")).await;
-    let (s, v) = app.post(&format!("/api/prompt-templates/{id}/run"), &json!({})).await;
-    assert_eq!(s, 422);
-    assert_eq!(v["detail"][0]["loc"], json!(["body", "rendered_prompt"]), "{v}");
     let (s, v) = app
-        .post(&format!("/api/prompt-templates/{id}/run"), &json!({"rendered_prompt": 5}))
+        .post(&format!("/api/prompt-templates/{id}/run"), &json!({}))
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(
+        v["detail"][0]["loc"],
+        json!(["body", "rendered_prompt"]),
+        "{v}"
+    );
+    let (s, v) = app
+        .post(
+            &format!("/api/prompt-templates/{id}/run"),
+            &json!({"rendered_prompt": 5}),
+        )
         .await;
     assert_eq!(s, 422, "{v}");
 
     let mut inf = template_body("gpt-4o");
     inf["inference_params"] = json!({"t": 1});
-    let res = app
-        .client
-        .post(app.url("/api/prompt-templates"))
-        .header("content-type", "application/json")
-        .body(inf.to_string().replace("{\"t\":1}", "{\"t\":1e400}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 422, "non-finite numbers are rejected");
+    let res = send(
+        app.client
+            .post(app.url("/api/prompt-templates"))
+            .header("content-type", "application/json")
+            .body(inf.to_string().replace("{\"t\":1}", "{\"t\":1e400}")),
+    )
+    .await;
+    assert_eq!(res.status, 422, "non-finite numbers are rejected");
     app.stop().await;
 }
 
@@ -68,25 +79,23 @@ async fn oversize_bodies_are_413_and_wrong_content_types_415() {
     let (s, v) = app.post("/api/prompt-templates", &body).await;
     assert_eq!(s, 413, "{v}");
     assert_eq!(v["detail"]["code"], "PAYLOAD_TOO_LARGE");
-    let res = app
-        .client
-        .post(app.url("/api/prompt-templates"))
-        .header("content-type", "text/plain")
-        .body(template_body("gpt-4o").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 415);
+    let res = send(
+        app.client
+            .post(app.url("/api/prompt-templates"))
+            .header("content-type", "text/plain")
+            .body(template_body("gpt-4o").to_string()),
+    )
+    .await;
+    assert_eq!(res.status, 415);
     // curl -d sends form-urlencoded: accepted when the body is JSON (V7 docs use it).
-    let res = app
-        .client
-        .post(app.url("/api/prompt-templates"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(template_body("gpt-4o").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
+    let res = send(
+        app.client
+            .post(app.url("/api/prompt-templates"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(template_body("gpt-4o").to_string()),
+    )
+    .await;
+    assert_eq!(res.status, 201);
     app.stop().await;
 }
 

@@ -1,0 +1,699 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`.
+//!
+//! Generated from the code with utoipa: every handler carries a
+//! `#[utoipa::path]` attribute (method, path, parameters, request body and
+//! success responses) and every wire DTO derives `ToSchema`. This module adds
+//! what the attributes cannot say once per route:
+//!
+//! - the error responses of each operation, derived from the error code
+//!   table ([`Code::ALL`], [`Code::status`]) and the list of codes each route
+//!   can answer ([`route_codes`]): one response per status, whose schema
+//!   narrows `code` to the codes of that status;
+//! - the `x-request-id` header on every response, `Retry-After` on 429/503,
+//!   `WWW-Authenticate` on 401;
+//! - the optional bearer security scheme (auth is configurable: with
+//!   `--auth off` no key is needed; the operational routes are always open).
+//!
+//! The create and check-duplicate bodies are parsed by the domain crate
+//! (`prompter_domain::TemplateRequest`), not serde, so they are documented by
+//! the mirror types [`TemplateCreateBody`] and [`DuplicateCheckBody`]; the
+//! integration tests validate every response they see against this document
+//! and `cargo xtask fuzz-api` runs schemathesis against a live server.
+
+use crate::error::Code;
+use actix_web::HttpResponse;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
+use uuid::Uuid;
+
+// ------------------------------------------------------------ parameters
+
+/// The `{id}` path parameter of the template routes.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TemplatePath {
+    /// Template id (a UUID; anything else is 404 `TEMPLATE_NOT_FOUND`).
+    pub id: Uuid,
+}
+
+/// The optional `Idempotency-Key` request header of `POST /{id}/run`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// The same key with the same body within 24 h answers the original
+    /// result (header `Idempotent-Replayed: true`) without calling the
+    /// provider again; with a different body, 422 `IDEMPOTENCY_KEY_REUSED`.
+    /// Keys are scoped to the template (and the caller's org). 1 to 255
+    /// visible ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        value_type = String,
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]{1,255}$"
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+// ------------------------------------------------------------ request bodies
+
+/// Body of `POST /api/prompt-templates` (V7's fields). Parsed by the domain
+/// crate: unknown keys are ignored, `null` counts as absent, numbers keep
+/// their spelling. Only the config fields (`system_instructions`,
+/// `user_prompt_template`, `country_set`, `model_id`, `inference_params`,
+/// `tools_spec`, `response_format`, `grounding_*`, `retrieval_params`) reach
+/// the config hash.
+#[derive(Debug, ToSchema)]
+pub struct TemplateCreateBody {
+    /// Org of the template. Required without an API key; with one it
+    /// defaults to the key's org and must match it.
+    pub org_id: Option<String>,
+    /// Workspace (brand) of the template.
+    pub workspace_id: String,
+    /// Template name (not part of the hash).
+    pub name: String,
+    /// Explicit provider (`openai`, `azure`, `anthropic`, `gemini`, …);
+    /// inferred from `model_id` when absent or empty.
+    pub provider: Option<String>,
+    /// System prompt.
+    pub system_instructions: Option<String>,
+    /// User prompt with `{{placeholders}}`.
+    pub user_prompt_template: String,
+    /// Country codes as given (normalised in the canonical form).
+    #[schema(default = json!([]))]
+    pub country_set: Option<Vec<String>>,
+    /// Model id, e.g. `gpt-4o`.
+    pub model_id: String,
+    /// Any JSON (floats rounded to 4 decimals in the canonical form).
+    #[schema(required = false)]
+    pub inference_params: Value,
+    /// A list of tool definitions (or a falsy value).
+    pub tools_spec: Option<Vec<Value>>,
+    /// Any JSON.
+    #[schema(required = false)]
+    pub response_format: Value,
+    /// Opaque grounding profile id.
+    pub grounding_profile_id: Option<String>,
+    /// Opaque grounding snapshot id.
+    pub grounding_snapshot_id: Option<String>,
+    /// Any JSON.
+    #[schema(required = false)]
+    pub retrieval_params: Value,
+    /// Free-form author id (not part of the hash).
+    pub created_by: Option<String>,
+}
+
+/// Body of `POST /api/prompt-templates/check-duplicate`: the create body,
+/// of which only `workspace_id` (and `org_id` without an API key) is required.
+#[derive(Debug, ToSchema)]
+pub struct DuplicateCheckBody {
+    /// Org of the template. Required without an API key; with one it
+    /// defaults to the key's org and must match it.
+    pub org_id: Option<String>,
+    /// Workspace (brand) of the template.
+    pub workspace_id: String,
+    /// Template name (ignored).
+    pub name: Option<String>,
+    /// Explicit provider (ignored by the hash).
+    pub provider: Option<String>,
+    /// System prompt.
+    pub system_instructions: Option<String>,
+    /// User prompt with `{{placeholders}}`.
+    pub user_prompt_template: Option<String>,
+    /// Country codes as given.
+    #[schema(default = json!([]))]
+    pub country_set: Option<Vec<String>>,
+    /// Model id.
+    pub model_id: Option<String>,
+    /// Any JSON.
+    #[schema(required = false)]
+    pub inference_params: Value,
+    /// A list of tool definitions (or a falsy value).
+    pub tools_spec: Option<Vec<Value>>,
+    /// Any JSON.
+    #[schema(required = false)]
+    pub response_format: Value,
+    /// Opaque grounding profile id.
+    pub grounding_profile_id: Option<String>,
+    /// Opaque grounding snapshot id.
+    pub grounding_snapshot_id: Option<String>,
+    /// Any JSON.
+    #[schema(required = false)]
+    pub retrieval_params: Value,
+    /// Free-form author id.
+    pub created_by: Option<String>,
+}
+
+// ------------------------------------------------------------ operational bodies
+
+/// `GET /api/prompt-templates/health` (V7).
+#[derive(Debug, ToSchema)]
+pub struct V7Health {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: String,
+    /// Database backend.
+    pub db: Backend,
+}
+
+/// Database backend name.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgresql,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, ToSchema)]
+pub struct Healthz {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: String,
+}
+
+/// `GET /readyz` (200 when ready, 503 otherwise).
+#[derive(Debug, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: ReadyStatus,
+    /// Each dependency.
+    pub checks: ReadinessChecks,
+}
+
+/// Overall readiness.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Every dependency answers.
+    Ready,
+    /// One does not.
+    Unavailable,
+}
+
+/// State of one dependency.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// It answers.
+    Ok,
+    /// It does not.
+    Unavailable,
+    /// Not configured (Redis is optional).
+    NotConfigured,
+}
+
+/// Readiness of each dependency.
+#[derive(Debug, ToSchema)]
+pub struct ReadinessChecks {
+    /// The database (never `not_configured`).
+    pub database: CheckState,
+    /// Redis.
+    pub redis: CheckState,
+}
+
+/// `GET /version`.
+#[derive(Debug, ToSchema)]
+pub struct VersionInfo {
+    /// `prompter`.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// Git commit of the build, or `unknown`.
+    pub git_sha: String,
+    /// The pinned config hash algorithm.
+    pub hash_algorithm: String,
+    /// Validation mode (`v7` or `strict`).
+    pub validation: String,
+    /// Database backend.
+    pub database: Backend,
+}
+
+/// `GET /{id}/diff/{other_id}`.
+#[derive(Debug, ToSchema)]
+pub struct ConfigDiff {
+    /// Differences of the canonical configs (names, ids and timestamps are not config).
+    pub differences: Vec<Difference>,
+}
+
+/// One difference.
+#[derive(Debug, ToSchema)]
+pub struct Difference {
+    /// Dotted path, e.g. `inference_params.temperature` (list items by index).
+    pub path: String,
+    /// Value on the left (null when absent).
+    pub left: Value,
+    /// Value on the right (null when absent).
+    pub right: Value,
+}
+
+// ------------------------------------------------------------ errors
+
+/// Every error code; each always answers with the same HTTP status
+/// (generated from [`Code::ALL`]).
+#[derive(Debug)]
+pub struct ErrorCode;
+
+impl PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        let table: Vec<String> = Code::ALL
+            .iter()
+            .map(|c| format!("`{}` ({})", c.as_str(), c.status().as_u16()))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!(
+                "Stable machine-readable error code and its HTTP status: {}.",
+                table.join(", ")
+            )))
+            .enum_values(Some(Code::ALL.iter().map(|c| c.as_str())))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {}
+
+/// The `detail` object of every error but validation errors. Besides `code`
+/// and `message` it may carry context (other keys may be added).
+#[derive(Debug, ToSchema)]
+pub struct ErrorDetail {
+    /// The error code.
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+    /// `TEMPLATE_EXISTS`: the active twin (null when the database did not say).
+    pub template_id: Option<Uuid>,
+    /// `TEMPLATE_EXISTS`: the twin's name.
+    pub name: Option<String>,
+    /// `TEMPLATE_EXISTS`: when the twin was created.
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    /// Provider errors: the provider.
+    pub provider: Option<String>,
+    /// `PAYLOAD_TOO_LARGE`: the body limit.
+    pub limit_bytes: Option<u64>,
+    /// `INTERNAL_ERROR`: the request id to quote.
+    pub request_id: Option<String>,
+}
+
+/// `{"detail": {"code", "message", …}}`: every error but validation errors.
+#[derive(Debug, ToSchema)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub detail: ErrorDetail,
+}
+
+/// A location segment: a field name or a list index.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocSegment {
+    /// Field name (the first is `body` or `header`).
+    Field(String),
+    /// List index.
+    Index(u64),
+}
+
+/// One field problem in FastAPI's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationIssue {
+    /// Machine type, e.g. `missing`, `invalid_type`, `invalid_json`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Location, e.g. `["body", "country_set", 1]`.
+    pub loc: Vec<LocSegment>,
+    /// Human-readable message.
+    pub msg: String,
+}
+
+/// Validation errors keep FastAPI's shape (`detail` is a list), with a top-level `code`.
+#[derive(Debug, ToSchema)]
+pub struct ValidationErrorEnvelope {
+    /// The field problems.
+    pub detail: Vec<ValidationIssue>,
+    /// `VALIDATION_FAILED` or `MALFORMED_JSON`.
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// Codes answered in the validation shape (`ApiError::field`).
+const VALIDATION_SHAPED: [Code; 2] = [Code::ValidationFailed, Code::MalformedJson];
+
+/// Codes any route can answer: a panic, the request timeout.
+const ALWAYS: &[Code] = &[Code::InternalError, Code::RequestTimeout];
+/// Routes behind the auth middleware (with auth on; anonymous rate limiting with it off).
+const GUARDED: &[Code] = &[
+    Code::Unauthorized,
+    Code::Forbidden,
+    Code::RateLimited,
+    Code::DatabaseUnavailable,
+];
+/// Routes that read a JSON body.
+const BODY: &[Code] = &[
+    Code::ValidationFailed,
+    Code::MalformedJson,
+    Code::UnsupportedMediaType,
+    Code::PayloadTooLarge,
+];
+/// List routes (`limit`, `cursor` and filters).
+const PAGE: &[Code] = &[Code::InvalidQuery, Code::InvalidCursor];
+/// Routes addressing a template by id.
+const TEMPLATE: &[Code] = &[Code::TemplateNotFound, Code::NotFound];
+/// Routes that may call the model provider.
+const PROVIDER: &[Code] = &[
+    Code::ProviderAuthFailed,
+    Code::ProviderBadRequest,
+    Code::ProviderUpstreamError,
+    Code::ProviderDecodeError,
+    Code::ProviderRateLimited,
+    Code::ProviderOverloaded,
+    Code::ProviderTimeout,
+    Code::ProviderNotConfigured,
+    Code::ProbeDisabledNoVersion,
+    Code::ProbePending,
+];
+
+/// The error codes an operation can answer besides [`ALWAYS`].
+pub fn route_codes(operation_id: &str) -> Vec<Code> {
+    let groups: &[&[Code]] = match operation_id {
+        "createTemplate" => &[GUARDED, BODY, &[Code::ScopeForbidden, Code::TemplateExists]],
+        "checkDuplicate" => &[GUARDED, BODY, &[Code::ScopeForbidden]],
+        "ensureVersion" => &[GUARDED, BODY, TEMPLATE, PROVIDER],
+        "runTemplate" => &[
+            GUARDED,
+            BODY,
+            TEMPLATE,
+            PROVIDER,
+            &[
+                Code::IdempotencyKeyReused,
+                Code::RunInFlight,
+                Code::ResultNotStored,
+            ],
+        ],
+        "listTemplates" | "listDrift" => &[GUARDED, PAGE],
+        "getTemplate" | "deleteTemplate" | "diffTemplates" => &[GUARDED, TEMPLATE],
+        "restoreTemplate" => &[GUARDED, TEMPLATE, &[Code::TemplateExists]],
+        "listVersions" | "listResults" => &[GUARDED, TEMPLATE, PAGE],
+        "getResult" => &[GUARDED, &[Code::ResultNotFound, Code::NotFound]],
+        // Only with `--metrics-auth`.
+        "metrics" => &[GUARDED],
+        _ => &[],
+    };
+    groups.iter().flat_map(|g| g.iter().copied()).collect()
+}
+
+/// Operations that never need a key (see `auth::OPEN_PATHS`).
+fn is_open(operation_id: &str) -> bool {
+    matches!(
+        operation_id,
+        "v7Health" | "healthz" | "readyz" | "version" | "openapi" | "metrics"
+    )
+}
+
+// ------------------------------------------------------------ the document
+
+/// The annotated routes and the schemas they do not reach by themselves.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Prompter API",
+        description = "Content-addressed prompt template registry: V7's routes unchanged (create, \
+            check-duplicate, ensure-version, run), plus template lifecycle, version and result \
+            history, drift events, config diffs and idempotent runs.\n\n\
+            Errors answer `{\"detail\": {\"code\", \"message\", …}}`, validation errors \
+            `{\"detail\": [{\"type\", \"loc\", \"msg\"}], \"code\", \"message\"}`; unknown routes \
+            answer 404 `NOT_FOUND` and wrong methods 405 `METHOD_NOT_ALLOWED` in the same \
+            envelope. Every response carries `x-request-id`. Authentication is configurable: \
+            with `--auth required` every route but the operational ones needs \
+            `Authorization: Bearer <key>`."
+    ),
+    paths(
+        crate::routes::v7::create,
+        crate::routes::v7::check_duplicate,
+        crate::routes::v7::ensure_version,
+        crate::routes::v7::run,
+        crate::routes::history::list,
+        crate::routes::history::get,
+        crate::routes::history::delete,
+        crate::routes::history::restore,
+        crate::routes::history::versions,
+        crate::routes::history::results,
+        crate::routes::history::result,
+        crate::routes::history::drift,
+        crate::routes::history::diff,
+        crate::routes::ops::v7_health,
+        crate::routes::ops::healthz,
+        crate::routes::ops::readyz,
+        crate::routes::ops::version,
+        crate::routes::ops::metrics,
+        openapi_json,
+    ),
+    components(schemas(
+        ErrorCode,
+        ErrorDetail,
+        ErrorEnvelope,
+        ValidationIssue,
+        ValidationErrorEnvelope,
+        Readiness
+    )),
+    tags(
+        (name = "v7", description = "V7's drop-in routes"),
+        (name = "templates", description = "Template lifecycle and config diffs"),
+        (name = "history", description = "Version and result history"),
+        (name = "drift", description = "Provider version drift events"),
+        (name = "ops", description = "Health, readiness, version, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn header(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "schema": schema })
+}
+
+/// The error response of one status with these codes.
+fn error_response(status: u16, codes: &[Code], readiness: bool) -> Value {
+    let names =
+        |cs: &[Code]| -> Vec<Value> { cs.iter().map(|c| Value::from(c.as_str())).collect() };
+    let plain: Vec<Code> = codes.to_vec();
+    let validation: Vec<Code> = codes
+        .iter()
+        .copied()
+        .filter(|c| VALIDATION_SHAPED.contains(c))
+        .collect();
+    let envelope = json!({
+        "type": "object",
+        "required": ["detail"],
+        "properties": {
+            "detail": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/ErrorDetail"},
+                    {"type": "object", "properties": {"code": {"enum": names(&plain)}}}
+                ]
+            }
+        }
+    });
+    let mut variants = vec![envelope];
+    if !validation.is_empty() {
+        variants.push(json!({
+            "allOf": [
+                {"$ref": "#/components/schemas/ValidationErrorEnvelope"},
+                {"type": "object", "properties": {"code": {"enum": names(&validation)}}}
+            ]
+        }));
+    }
+    if readiness {
+        variants.push(json!({"$ref": "#/components/schemas/Readiness"}));
+    }
+    let schema = if variants.len() == 1 {
+        variants.remove(0)
+    } else {
+        json!({ "anyOf": variants })
+    };
+    let list: Vec<String> = codes.iter().map(|c| format!("`{}`", c.as_str())).collect();
+    let mut description = format!("Error: {}", list.join(", "));
+    if readiness {
+        description = format!("Not ready (the readiness body), or {description}");
+    }
+    let mut headers = Map::new();
+    if status == 429 || status == 503 {
+        headers.insert(
+            "Retry-After".into(),
+            header(
+                "Seconds to wait before retrying",
+                json!({"type": "string", "pattern": "^[0-9]+$"}),
+            ),
+        );
+    }
+    if status == 401 {
+        headers.insert(
+            "WWW-Authenticate".into(),
+            header("`Bearer`", json!({"type": "string"})),
+        );
+    }
+    json!({
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {"schema": schema}}
+    })
+}
+
+/// Adds error responses, headers and security to the generated document.
+fn complete(doc: &mut Value) {
+    let request_id = header(
+        "The request id: the client's `x-request-id` when sane, else a generated UUID",
+        json!({"type": "string"}),
+    );
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            for method in METHODS {
+                let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let id = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut by_status: BTreeMap<u16, Vec<Code>> = BTreeMap::new();
+                for code in ALWAYS.iter().copied().chain(route_codes(&id)) {
+                    let codes = by_status.entry(code.status().as_u16()).or_default();
+                    if !codes.contains(&code) {
+                        codes.push(code);
+                    }
+                }
+                let responses = op
+                    .entry("responses")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("responses is an object");
+                for (status, codes) in by_status {
+                    let readiness = id == "readyz" && status == 503;
+                    responses.insert(
+                        status.to_string(),
+                        error_response(status, &codes, readiness),
+                    );
+                }
+                for response in responses.values_mut() {
+                    let Some(r) = response.as_object_mut() else {
+                        continue;
+                    };
+                    let headers = r.entry("headers").or_insert_with(|| json!({}));
+                    if let Some(h) = headers.as_object_mut() {
+                        h.insert("x-request-id".into(), request_id.clone());
+                    }
+                }
+                if is_open(&id) && id != "metrics" {
+                    op.insert("security".into(), json!([{}]));
+                }
+            }
+        }
+    }
+    doc["components"]["securitySchemes"] = json!({
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (`prm_<prefix>_<secret>`, from `prompter keys create`). \
+                Needed only when the server runs with `--auth required` (the default off \
+                loopback); `/metrics` needs an admin key only with `--metrics-auth`."
+        }
+    });
+    doc["security"] = json!([{"bearerAuth": []}, {}]);
+}
+
+/// The complete document as JSON.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        complete(&mut doc);
+        doc
+    })
+}
+
+fn document_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| document().to_string())
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", operation_id = "openapi",
+    responses((status = 200, description = "This OpenAPI 3.1 document", body = Value)))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_error_code_enum() {
+        let doc = document();
+        let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap();
+        assert_eq!(codes.len(), Code::ALL.len());
+        for c in Code::ALL {
+            assert!(codes.contains(&Value::from(c.as_str())), "{}", c.as_str());
+        }
+    }
+
+    #[test]
+    fn is_openapi_3_1_with_every_route() {
+        let doc = document();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/api/prompt-templates", "post"),
+            ("/api/prompt-templates", "get"),
+            ("/api/prompt-templates/health", "get"),
+            ("/api/prompt-templates/check-duplicate", "post"),
+            ("/api/prompt-templates/drift", "get"),
+            ("/api/prompt-templates/results/{result_id}", "get"),
+            ("/api/prompt-templates/{id}", "get"),
+            ("/api/prompt-templates/{id}", "delete"),
+            ("/api/prompt-templates/{id}/restore", "post"),
+            ("/api/prompt-templates/{id}/versions", "get"),
+            ("/api/prompt-templates/{id}/results", "get"),
+            ("/api/prompt-templates/{id}/diff/{other_id}", "get"),
+            ("/api/prompt-templates/{id}/ensure-version", "post"),
+            ("/api/prompt-templates/{id}/run", "post"),
+            ("/metrics", "get"),
+            ("/healthz", "get"),
+            ("/readyz", "get"),
+            ("/version", "get"),
+            ("/openapi.json", "get"),
+        ] {
+            let op = &paths[path][method];
+            assert!(op.is_object(), "{method} {path} is documented");
+            assert!(
+                op["responses"]["500"].is_object(),
+                "{method} {path} documents 500"
+            );
+        }
+        let run = &paths["/api/prompt-templates/{id}/run"]["post"];
+        assert!(run["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"));
+        assert!(run["responses"]["200"]["headers"]["Idempotent-Replayed"].is_object());
+        assert!(run["responses"]["503"]["headers"]["Retry-After"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
+    }
+}
