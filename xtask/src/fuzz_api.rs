@@ -177,19 +177,6 @@ pub fn run(args: Args) -> TaskResult {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn summary_counts() {
-        assert_eq!(super::counts("1043 generated, 1043 passed"), (1043, 0));
-        assert_eq!(
-            super::counts("731 generated, 14 found 14 unique failures"),
-            (731, 14)
-        );
-        assert_eq!(super::counts(""), (0, 0));
-    }
-}
-
 fn ensure_schemathesis(skip_install: bool) -> TaskResult {
     let present = Command::new("python3")
         .args(["-m", "schemathesis.cli", "--version"])
@@ -360,5 +347,18 @@ impl Drop for TempDir {
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summary_counts() {
+        assert_eq!(super::counts("1043 generated, 1043 passed"), (1043, 0));
+        assert_eq!(
+            super::counts("731 generated, 14 found 14 unique failures"),
+            (731, 14)
+        );
+        assert_eq!(super::counts(""), (0, 0));
     }
 }

@@ -144,10 +144,17 @@ pub fn dto_from_json<T: DeserializeOwned>(json: &Json) -> Result<T, ApiError> {
         let (kind, path) = match inner.strip_prefix("missing field `") {
             Some(rest) => {
                 let field = rest.split('`').next().unwrap_or("").to_owned();
-                let full = if path == "." { field } else { format!("{path}.{field}") };
+                let full = if path == "." {
+                    field
+                } else {
+                    format!("{path}.{field}")
+                };
                 ("missing", full)
             }
-            None => ("invalid_type", if path == "." { String::new() } else { path }),
+            None => (
+                "invalid_type",
+                if path == "." { String::new() } else { path },
+            ),
         };
         ApiError::field(Code::ValidationFailed, loc_of(&path), kind, inner)
     })

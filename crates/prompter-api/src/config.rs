@@ -57,7 +57,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTER_STUB_FAILURE_RATE", default_value_t = 0.0)]
     pub stub_failure_rate: f64,
     /// Stub failure kind.
-    #[arg(long, env = "PROMPTER_STUB_FAILURE_KIND", value_enum, default_value = "upstream")]
+    #[arg(
+        long,
+        env = "PROMPTER_STUB_FAILURE_KIND",
+        value_enum,
+        default_value = "upstream"
+    )]
     pub stub_failure_kind: StubFailureArg,
     /// Stub build tag appended to every stub version key (simulates a new provider build).
     #[arg(long, env = "PROMPTER_STUB_BUILD")]
@@ -81,7 +86,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTER_METRICS_ENV", default_value = "dev")]
     pub metrics_env: String,
     /// Log format.
-    #[arg(long, env = "PROMPTER_LOG_FORMAT", value_enum, default_value = "pretty")]
+    #[arg(
+        long,
+        env = "PROMPTER_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
     pub log_format: LogFormat,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "PROMPTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -99,7 +109,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTER_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
     /// HMAC-SHA256 secret signing each webhook body (`X-Prompter-Signature`).
-    #[arg(long, env = "PROMPTER_WEBHOOK_SECRET", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        env = "PROMPTER_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub webhook_secret: String,
     /// How often the webhook outbox is polled, milliseconds.
     #[arg(long, env = "PROMPTER_WEBHOOK_POLL_MS", default_value_t = 500)]

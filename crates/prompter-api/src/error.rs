@@ -137,13 +137,19 @@ impl Code {
             TemplateNotFound | ResultNotFound | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             TemplateExists => StatusCode::CONFLICT,
-            ProviderAuthFailed | ProviderBadRequest | ProviderUpstreamError
+            ProviderAuthFailed
+            | ProviderBadRequest
+            | ProviderUpstreamError
             | ProviderDecodeError => StatusCode::BAD_GATEWAY,
-            ProviderRateLimited | ProviderOverloaded | ProviderNotConfigured
-            | ProbeDisabledNoVersion | ProbePending | RunInFlight | DatabaseUnavailable
-            | RequestTimeout | ResultNotStored => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProviderRateLimited
+            | ProviderOverloaded
+            | ProviderNotConfigured
+            | ProbeDisabledNoVersion
+            | ProbePending
+            | RunInFlight
+            | DatabaseUnavailable
+            | RequestTimeout
+            | ResultNotStored => StatusCode::SERVICE_UNAVAILABLE,
             ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -315,26 +321,29 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound => ApiError::new(Code::NotFound, "not found"),
-            StorageError::InvalidCursor => {
-                ApiError::new(Code::InvalidCursor, "the cursor is not one this server issued")
-            }
+            StorageError::InvalidCursor => ApiError::new(
+                Code::InvalidCursor,
+                "the cursor is not one this server issued",
+            ),
             StorageError::Invalid { message } => {
                 ApiError::field(Code::ValidationFailed, loc_of(""), "invalid_value", message)
             }
             StorageError::Unavailable { message } => {
                 metrics::counter!(DB_POOL_TIMEOUTS_TOTAL).increment(1);
                 tracing::warn!(%message, "database unavailable");
-                ApiError::new(Code::DatabaseUnavailable, "the database is unavailable; retry shortly")
-                    .retry_after(Duration::from_secs(1))
+                ApiError::new(
+                    Code::DatabaseUnavailable,
+                    "the database is unavailable; retry shortly",
+                )
+                .retry_after(Duration::from_secs(1))
             }
-            StorageError::Conflict { existing_template_id } => ApiError::new(
+            StorageError::Conflict {
+                existing_template_id,
+            } => ApiError::new(
                 Code::TemplateExists,
                 "an active template with the same config already exists",
             )
-            .with(
-                "template_id",
-                existing_template_id.map(|i| i.to_string()),
-            ),
+            .with("template_id", existing_template_id.map(|i| i.to_string())),
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::new(Code::InternalError, "internal storage error")

@@ -67,24 +67,32 @@ pub async fn observe(
             .record(started.elapsed().as_secs_f64());
     };
     // The request was moved into the service, so failures travel as errors
-    // (actix renders them with `ApiError::error_response`).
+    // (actix renders them with `ApiError::error_response`), tagged with the
+    // request id header.
     let mut res = match outcome {
         Ok(Ok(res)) => res.map_into_boxed_body(),
         Ok(Err(err)) => {
             record(err.as_response_error().status_code());
-            return Err(err);
+            return Err(WithRequestId { inner: err, rid }.into());
         }
         Err(_) => {
             tracing::error!(parent: &span, request_id = %rid, "handler panicked");
             let err = ApiError::new(Code::InternalError, "internal error; quote the request id")
                 .with("request_id", rid.clone());
             record(err.status_code());
-            return Err(err.into());
+            return Err(WithRequestId {
+                inner: err.into(),
+                rid,
+            }
+            .into());
         }
     };
     let status = res.status();
     if (status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED)
-        && matches!(res.response().body().size(), BodySize::Sized(0) | BodySize::None)
+        && matches!(
+            res.response().body().size(),
+            BodySize::Sized(0) | BodySize::None
+        )
     {
         let code = if status == StatusCode::NOT_FOUND {
             Code::NotFound
@@ -104,4 +112,32 @@ pub async fn observe(
     }
     record(res.status());
     Ok(res)
+}
+
+/// An error raised below [`observe`] (the request timeout, a panic), answered
+/// with the request id header like every other response.
+#[derive(Debug)]
+struct WithRequestId {
+    inner: Error,
+    rid: String,
+}
+
+impl std::fmt::Display for WithRequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl ResponseError for WithRequestId {
+    fn status_code(&self) -> StatusCode {
+        self.inner.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse<BoxBody> {
+        let mut res = self.inner.error_response();
+        if let Ok(v) = HeaderValue::from_str(&self.rid) {
+            res.headers_mut().insert(REQUEST_ID, v);
+        }
+        res
+    }
 }

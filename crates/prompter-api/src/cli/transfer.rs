@@ -192,7 +192,10 @@ mod tests {
             deleted_at: None,
         };
         let line = export_line(&t);
-        assert!(line.contains(r#""n":1000000000000000000000000000000"#), "{line}");
+        assert!(
+            line.contains(r#""n":1000000000000000000000000000000"#),
+            "{line}"
+        );
         let req = TemplateRequest::parse(line.as_bytes(), &Limits::default()).unwrap();
         assert_eq!(req.org_id.as_deref(), Some("o"));
         assert_eq!(req.canonicalize().as_str(), canonical);

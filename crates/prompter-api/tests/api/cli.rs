@@ -16,7 +16,12 @@ fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -34,13 +39,19 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
     );
     let (code, out, _) = run(&["hash"], input);
     assert_eq!(code, 0);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(
         lines[0]["canonical_json"],
         r#"{"system_instructions":"","user_prompt_template":"Hi {{brand}}","country_set":["DE","GB"],"model_id":"gpt-4o","inference_params":{"temperature":0.7},"tools_spec":[],"response_format":{},"grounding_profile_id":null,"grounding_snapshot_id":null,"retrieval_params":{},"preprocess_pipeline_id":null,"postprocess_pipeline_id":null}"#
     );
-    assert_eq!(lines[0]["sha256"], "17330698efee5fa5ba6748539b2dcc2b73a60e4655a8ea8e7a98f85792ee559d");
+    assert_eq!(
+        lines[0]["sha256"],
+        "17330698efee5fa5ba6748539b2dcc2b73a60e4655a8ea8e7a98f85792ee559d"
+    );
     assert_eq!(lines[0]["blake3"].as_str().unwrap().len(), 64);
     assert!(lines[1]["error"]["code"].is_string());
 }
@@ -51,7 +62,12 @@ async fn migrate_status_and_unreachable_database() {
     let (code, out, err) = run(&["migrate", "status", "--database-url", db.url()], "");
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = run(
-        &["migrate", "status", "--database-url", "postgres://nobody@127.0.0.1:1/none"],
+        &[
+            "migrate",
+            "status",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
         "",
     );
     assert_ne!(code, 0);
@@ -73,7 +89,13 @@ async fn export_then_import_is_content_addressed() {
     }
     source.stop().await;
     let (code, exported, err) = run(
-        &["export", "--database-url", source.db.url(), "--workspace-id", "ws-1"],
+        &[
+            "export",
+            "--database-url",
+            source.db.url(),
+            "--workspace-id",
+            "ws-1",
+        ],
         "",
     );
     assert_eq!(code, 0, "{err}");
@@ -86,14 +108,22 @@ async fn export_then_import_is_content_addressed() {
     let f = file.to_str().unwrap();
     let (code, out, err) = run(&["import", f, "--database-url", target.url()], "");
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("created 3 / already present 0 / rejected 0"), "{out}");
+    assert!(
+        out.contains("created 3 / already present 0 / rejected 0"),
+        "{out}"
+    );
     let (code, out, _) = run(&["import", f, "--database-url", target.url()], "");
     assert_eq!(code, 0);
-    assert!(out.contains("created 0 / already present 3 / rejected 0"), "{out}");
+    assert!(
+        out.contains("created 0 / already present 3 / rejected 0"),
+        "{out}"
+    );
 
     // Same hashes in the new database.
     let app = spawn_on(target, |_| {}).await;
-    let (_, list) = app.get(&format!("/api/prompt-templates?org_id={org}")).await;
+    let (_, list) = app
+        .get(&format!("/api/prompt-templates?org_id={org}"))
+        .await;
     let mut got: Vec<String> = list["items"]
         .as_array()
         .unwrap()

@@ -20,13 +20,20 @@ async fn fifty_parallel_ensure_versions_make_one_probe() {
         let model = format!("gpt-4o-burst-{}", uuid::Uuid::new_v4().simple());
         let id = app.create(&template_body(&model)).await;
         let answers = burst(&app, &id, 50).await;
-        assert!(answers.iter().all(|(s, _)| *s == 200), "{db:?}: {answers:?}");
+        assert!(
+            answers.iter().all(|(s, _)| *s == 200),
+            "{db:?}: {answers:?}"
+        );
         let first = &answers[0].1["version_id"];
         assert!(answers.iter().all(|(_, v)| &v["version_id"] == first));
         assert_eq!(app.stub.probe_count(), 1, "{db:?}");
         let metrics = app.metrics().await;
         assert_eq!(
-            metric_sum(&metrics, "prompter_probe_attempts_total", &[("model", &model)]),
+            metric_sum(
+                &metrics,
+                "prompter_probe_attempts_total",
+                &[("model", &model)]
+            ),
             1.0,
             "{db:?}: prompter_probe_attempts_total counts real probes only"
         );
@@ -54,7 +61,10 @@ async fn two_instances_on_one_redis_make_one_probe() {
         .await;
         let id = a.create(&template_body("gpt-4o")).await;
         let (ra, rb) = tokio::join!(burst(&a, &id, 25), burst(&b, &id, 25));
-        assert!(ra.iter().chain(rb.iter()).all(|(s, _)| *s == 200), "{ra:?} {rb:?}");
+        assert!(
+            ra.iter().chain(rb.iter()).all(|(s, _)| *s == 200),
+            "{ra:?} {rb:?}"
+        );
         assert_eq!(
             a.stub.probe_count() + b.stub.probe_count(),
             1,
@@ -79,7 +89,16 @@ fn free_port() -> u16 {
 /// A private redis-server on a free port (never the shared one).
 fn private_redis(port: u16) -> Option<Child> {
     Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -100,13 +119,21 @@ async fn wait_for_redis(port: u16) {
 #[tokio::test]
 async fn redis_outage_causes_no_5xx_and_recovers() {
     let port = free_port();
-    let Some(mut redis) = private_redis(port) else { return };
+    let Some(mut redis) = private_redis(port) else {
+        return;
+    };
     wait_for_redis(port).await;
-    let app = spawn_with(Db::Sqlite, |a| a.redis_url = Some(format!("redis://127.0.0.1:{port}"))).await;
+    let app = spawn_with(Db::Sqlite, |a| {
+        a.redis_url = Some(format!("redis://127.0.0.1:{port}"))
+    })
+    .await;
     let id = app.create(&template_body("gpt-4o")).await;
     let answers = burst(&app, &id, 5).await;
     assert!(answers.iter().all(|(s, _)| *s == 200));
-    assert_eq!(metric_sum(&app.metrics().await, "prompter_redis_up", &[]), 1.0);
+    assert_eq!(
+        metric_sum(&app.metrics().await, "prompter_redis_up", &[]),
+        1.0
+    );
 
     redis.kill().unwrap();
     redis.wait().unwrap();
@@ -116,10 +143,16 @@ async fn redis_outage_causes_no_5xx_and_recovers() {
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
     assert_eq!(app.stub.probe_count(), 2);
     let (s, _) = app
-        .post(&format!("/api/prompt-templates/{id2}/run"), &json!({"rendered_prompt": "hi"}))
+        .post(
+            &format!("/api/prompt-templates/{id2}/run"),
+            &json!({"rendered_prompt": "hi"}),
+        )
         .await;
     assert_eq!(s, 200);
-    assert_eq!(metric_sum(&app.metrics().await, "prompter_redis_up", &[]), 0.0);
+    assert_eq!(
+        metric_sum(&app.metrics().await, "prompter_redis_up", &[]),
+        0.0
+    );
     let (s, _) = app.get("/readyz").await;
     assert_eq!(s, 503, "readiness reports the configured Redis down");
 
@@ -146,19 +179,28 @@ async fn probe_kill_switch_answers_from_the_latest_version() {
     let normal = spawn_on(db.clone(), |_| {}).await;
     let known = normal.create(&template_body("gpt-4o")).await;
     let (_, v) = normal
-        .post(&format!("/api/prompt-templates/{known}/ensure-version"), &json!({"workspace_id": "ws-1"}))
+        .post(
+            &format!("/api/prompt-templates/{known}/ensure-version"),
+            &json!({"workspace_id": "ws-1"}),
+        )
         .await;
     let unknown = normal.create(&template_body("claude-3-opus")).await;
     normal.stop().await;
 
     let off = spawn_on(db, |a| a.probe_disabled = true).await;
     let (s, v2) = off
-        .post(&format!("/api/prompt-templates/{known}/ensure-version"), &json!({"workspace_id": "ws-1"}))
+        .post(
+            &format!("/api/prompt-templates/{known}/ensure-version"),
+            &json!({"workspace_id": "ws-1"}),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(v2["version_id"], v["version_id"]);
     let (s, e) = off
-        .post(&format!("/api/prompt-templates/{unknown}/ensure-version"), &json!({"workspace_id": "ws-1"}))
+        .post(
+            &format!("/api/prompt-templates/{unknown}/ensure-version"),
+            &json!({"workspace_id": "ws-1"}),
+        )
         .await;
     assert_eq!(s, 503);
     assert_eq!(e["detail"]["code"], "PROBE_DISABLED_NO_VERSION");
