@@ -77,6 +77,8 @@ struct Inner {
     guard: ProbeGuard,
     window: ProbeWindow,
     cfg: ServiceConfig,
+    /// Version rows this process wrote recently (see `versions::RecentVersions`).
+    recent_versions: versions::RecentVersions,
 }
 
 impl Prompter {
@@ -96,6 +98,7 @@ impl Prompter {
                 guard,
                 window,
                 cfg,
+                recent_versions: Default::default(),
             }),
         }
     }

@@ -176,6 +176,10 @@ impl Prompter {
         has_fingerprint: bool,
         now: chrono::DateTime<Utc>,
     ) -> ServiceResult<VersionRecord> {
+        let recent = &self.inner.recent_versions;
+        if let Some(v) = recent.get(tpl.id, provider.as_str(), model, key, has_fingerprint) {
+            return Ok(v);
+        }
         let up = self
             .inner
             .store
@@ -195,6 +199,7 @@ impl Prompter {
             metrics::counter!(m::VERSION_DRIFT_TOTAL, "provider" => provider.as_str(), "model" => model.to_owned())
                 .increment(1);
         }
+        recent.put(tpl.id, provider.as_str(), model, &up.version);
         Ok(up.version)
     }
 
@@ -217,5 +222,56 @@ fn outcome_of(v: &VersionRecord) -> EnsureOutcome {
         provider: v.provider.clone(),
         provider_version_key: v.provider_version_key.clone(),
         captured_at: v.last_seen_at,
+    }
+}
+
+/// Version rows this process upserted in the last [`RecentVersions::FRESH`],
+/// one per (template, provider, model).
+///
+/// Performance (issue 9): every run upserts the version row of the key its
+/// response carries. With an unchanged key that upsert only moves
+/// `last_seen_at`, yet it is a write transaction on one hot row: it serialised
+/// all runs of a template on the row lock (PostgreSQL) and took the single
+/// SQLite writer twice per run. A run whose key equals the one this process
+/// wrote less than `FRESH` ago now reuses that row, so `last_seen_at` lags by
+/// at most `FRESH`. Any other key (drift, flapping builds, another model) and a
+/// first fingerprint still go to the database, so drift events and
+/// `fingerprint_captured_at` are recorded exactly as before.
+#[derive(Debug, Default)]
+pub(crate) struct RecentVersions {
+    map: std::sync::Mutex<std::collections::HashMap<(Uuid, String, String), (VersionRecord, Instant)>>,
+}
+
+impl RecentVersions {
+    /// How long a written version row is reused for the same key.
+    pub(crate) const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+    /// Entries kept at most (the map is cleared when full; it is only a cache).
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(
+        &self,
+        template: Uuid,
+        provider: &str,
+        model: &str,
+        key: &str,
+        has_fingerprint: bool,
+    ) -> Option<VersionRecord> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (v, at) = map.get(&(template, provider.to_owned(), model.to_owned()))?;
+        let usable = at.elapsed() < Self::FRESH
+            && v.provider_version_key == key
+            && (!has_fingerprint || v.fingerprint_captured_at.is_some());
+        usable.then(|| v.clone())
+    }
+
+    fn put(&self, template: Uuid, provider: &str, model: &str, v: &VersionRecord) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            (template, provider.to_owned(), model.to_owned()),
+            (v.clone(), Instant::now()),
+        );
     }
 }

@@ -280,12 +280,22 @@ impl Store {
     }
 
     /// A single-statement write (autocommit) returning at most one row.
+    ///
+    /// On SQLite it queues on the write gate like a transaction does (issue 9):
+    /// ungated, a single-statement write that meets a gated transaction (or
+    /// another one) waits inside SQLite's busy handler, which sleeps 1, 2, 5,
+    /// … 100 ms between tries, so under load runs (version upsert + result
+    /// insert) lost most of their time sleeping. Never call it while this task
+    /// holds a [`WriteTx`].
     pub(crate) async fn w_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbFail> {
+        let _gate = self.gate().await;
         Ok(self.db.query_one(stmt).await?)
     }
 
-    /// A single-statement write (autocommit); returns rows affected.
+    /// A single-statement write (autocommit); returns rows affected. Gated on
+    /// SQLite, see [`Store::w_one`].
     pub(crate) async fn w_exec(&self, stmt: Statement) -> Result<u64, DbFail> {
+        let _gate = self.gate().await;
         Ok(self.db.execute(stmt).await?.rows_affected())
     }
 
