@@ -239,7 +239,9 @@ fn outcome_of(v: &VersionRecord) -> EnsureOutcome {
 /// `fingerprint_captured_at` are recorded exactly as before.
 #[derive(Debug, Default)]
 pub(crate) struct RecentVersions {
-    map: std::sync::Mutex<std::collections::HashMap<(Uuid, String, String), (VersionRecord, Instant)>>,
+    map: std::sync::Mutex<
+        std::collections::HashMap<(Uuid, String, String), (VersionRecord, Instant)>,
+    >,
 }
 
 impl RecentVersions {
