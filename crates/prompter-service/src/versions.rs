@@ -239,10 +239,11 @@ fn outcome_of(v: &VersionRecord) -> EnsureOutcome {
 /// `fingerprint_captured_at` are recorded exactly as before.
 #[derive(Debug, Default)]
 pub(crate) struct RecentVersions {
-    map: std::sync::Mutex<
-        std::collections::HashMap<(Uuid, String, String), (VersionRecord, Instant)>,
-    >,
+    map: std::sync::Mutex<std::collections::HashMap<RecentKey, (VersionRecord, Instant)>>,
 }
+
+/// (template, provider, model).
+type RecentKey = (Uuid, String, String);
 
 impl RecentVersions {
     /// How long a written version row is reused for the same key.
