@@ -59,6 +59,7 @@
 //! (including the dedup conflicts), `prompter_prompt_results_insert_total`
 //! per stored result, through the `metrics` facade.
 
+mod batch;
 mod config;
 pub mod entity;
 mod error;

@@ -38,11 +38,13 @@ const HASH_ALGORITHM_KEY: &str = "hash_algorithm";
 pub struct Store {
     pub(crate) db: DatabaseConnection,
     pub(crate) backend: Backend,
-    /// SQLite only: multi-statement write transactions queue here (fair
-    /// FIFO) instead of sleeping in SQLite's busy handler while another
-    /// transaction holds the write lock. Single-statement writes take the
-    /// lock only for the statement itself and rely on `busy_timeout`.
+    /// SQLite only: in-process writes (transactions and single statements,
+    /// see [`Store::w_one`]) queue here (fair FIFO) instead of sleeping in
+    /// SQLite's busy handler while another one holds the write lock;
+    /// `busy_timeout` remains for other processes.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Group commit of result inserts (see [`crate::batch`]).
+    pub(crate) results: crate::batch::ResultBatcher,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,10 +108,18 @@ impl Store {
                 SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
             }
         };
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let results = crate::batch::ResultBatcher::spawn(
+            db.clone(),
+            backend,
+            write_gate.clone(),
+            crate::repo::RESULT_COLUMNS,
+        );
         Ok(Store {
             db,
             backend,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            write_gate,
+            results,
         })
     }
 

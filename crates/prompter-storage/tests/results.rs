@@ -11,6 +11,7 @@ on_all_backends!(
     results_round_trip_and_scope,
     results_list_filters_and_pages,
     result_for_unknown_template_is_not_found,
+    concurrent_inserts_are_group_committed_and_one_bad_row_fails_alone,
 );
 
 async fn results_round_trip_and_scope(db: TestDb) {
@@ -170,4 +171,47 @@ async fn result_for_unknown_template_is_not_found(db: TestDb) {
         store.insert_result(nr).await,
         Err(StorageError::NotFound)
     ));
+}
+
+/// Result inserts are group-committed (issue 9): a burst of concurrent
+/// inserts with one row naming an unknown template stores every good row and
+/// fails only the bad one, with its own error.
+async fn concurrent_inserts_are_group_committed_and_one_bad_row_fails_alone(db: TestDb) {
+    let store = db.store().await;
+    let t = template(&store, "org", "ws").await;
+    let calls = (0..200).map(|i| {
+        let store = store.clone();
+        let mut nr = new_result(&t, None, Some("DE"));
+        if i == 77 {
+            nr.template_id = uuid::Uuid::now_v7();
+        }
+        async move { store.insert_result(nr).await }
+    });
+    let outcomes = futures::future::join_all(calls).await;
+    let (ok, bad): (Vec<_>, Vec<_>) = outcomes
+        .into_iter()
+        .enumerate()
+        .partition(|(_, r)| r.is_ok());
+    assert_eq!(ok.len(), 199);
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].0, 77);
+    assert!(matches!(bad[0].1, Err(StorageError::NotFound)));
+    let ids: HashSet<_> = ok.into_iter().map(|(_, r)| r.unwrap().id).collect();
+    let mut stored = HashSet::new();
+    let mut page = PageRequest {
+        limit: 100,
+        cursor: None,
+    };
+    loop {
+        let p = store
+            .list_results(&Scope::Unrestricted, t.id, &ResultFilter::default(), &page)
+            .await
+            .unwrap();
+        stored.extend(p.items.iter().map(|r| r.id));
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(stored, ids);
 }

@@ -9,3 +9,4 @@ mod templates;
 mod versions;
 
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
+pub(crate) use results::RESULT_COLUMNS;

@@ -14,6 +14,11 @@ pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, wor
     response, analysis_config, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
+/// The columns of [`INSERT_SQL`], in its order (the group-commit writer's rows).
+pub(crate) const RESULT_COLUMNS: &str = "id, org_id, workspace_id, template_id, version_id, \
+    provider_version_key, system_fingerprint, country, request, response, analysis_config, \
+    created_at";
+
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
     Ok(ResultRecord {
         id: r.uuid("id")?,
@@ -71,7 +76,13 @@ impl Store {
     /// version is `NotFound`.
     pub async fn insert_result(&self, r: NewResult) -> Result<ResultRecord, StorageError> {
         let (stmt, rec) = self.result_insert(r);
-        self.w_exec(stmt).await.map_err(|e| e.into_storage(TABLE))?;
+        // Group commit: the row is written together with the other runs'
+        // rows queued meanwhile; this returns after its own commit (issue 9).
+        let values = stmt.values.map(|v| v.0).unwrap_or_default();
+        self.results
+            .insert(values)
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
         metrics::counter!("prompter_prompt_results_insert_total").increment(1);
         Ok(rec)
     }
