@@ -38,8 +38,16 @@ pub fn run(args: Args) -> TaskResult {
 
 /// Runs the domain crate's criterion benchmarks.
 fn domain(extra: &[String]) -> TaskResult {
-    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["bench", "-p", "prompter-domain", "--bench", "canonicalize", "--"]);
+    let mut cmd =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args([
+        "bench",
+        "-p",
+        "prompter-domain",
+        "--bench",
+        "canonicalize",
+        "--",
+    ]);
     cmd.args(extra);
     let status = cmd.status()?;
     if status.success() {

@@ -13,12 +13,18 @@ pub enum Db {
     Postgres,
 }
 
+/// Prints a skip reason past cargo's output capture (raw stderr).
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {reason}");
+}
+
 /// The backends this run covers: SQLite always, PostgreSQL when configured.
 pub fn backends() -> Vec<Db> {
     if std::env::var("PROMPTER_TEST_POSTGRES_URL").is_ok() {
         vec![Db::Sqlite, Db::Postgres]
     } else {
-        eprintln!("PROMPTER_TEST_POSTGRES_URL not set: PostgreSQL variant skipped");
+        skip("PROMPTER_TEST_POSTGRES_URL not set: PostgreSQL variant skipped");
         vec![Db::Sqlite]
     }
 }
@@ -28,7 +34,7 @@ pub fn redis_url() -> Option<String> {
     match std::env::var("PROMPTER_TEST_REDIS_URL") {
         Ok(u) => Some(u),
         Err(_) => {
-            eprintln!("PROMPTER_TEST_REDIS_URL not set: Redis test skipped");
+            skip("PROMPTER_TEST_REDIS_URL not set: Redis test skipped");
             None
         }
     }

@@ -2,12 +2,12 @@
 //! its own database (a SQLite temp file; a fresh PostgreSQL database too when
 //! `PROMPTER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 
-mod helpers;
 mod auth;
-mod faults;
-mod fuzz;
-mod v7_routes;
-mod probe_guard;
 mod beyond_v7;
 mod cli;
 mod errors;
+mod faults;
+mod fuzz;
+mod helpers;
+mod probe_guard;
+mod v7_routes;
