@@ -121,7 +121,10 @@ pub fn run(opts: Options) -> TaskResult {
 
 type Row = (Backend, Op, f64, f64);
 
-async fn bench_backend(db: &TestDb, opts: &Options) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
+async fn bench_backend(
+    db: &TestDb,
+    opts: &Options,
+) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
     let store = db.store().await;
     let backend = store.backend();
     let tpl = store.insert_template(template("seed")).await?;
@@ -199,7 +202,9 @@ fn template(hash: &str) -> NewTemplate {
         grounding_snapshot_id: None,
         retrieval_params: json!({}),
         config_hash: hash.into(),
-        config_canonical_json: format!(r#"{{"system_instructions":"You are a helpful assistant.","hash":"{hash}"}}"#),
+        config_canonical_json: format!(
+            r#"{{"system_instructions":"You are a helpful assistant.","hash":"{hash}"}}"#
+        ),
         created_by: Some("bench".into()),
     }
 }
@@ -243,7 +248,9 @@ async fn one(
         (Mode::Store, Op::Result) => {
             store.insert_result(result(tpl)).await?;
         }
-        (Mode::Raw, Op::Template) => raw_template(store, template(&Uuid::new_v4().simple().to_string())).await?,
+        (Mode::Raw, Op::Template) => {
+            raw_template(store, template(&Uuid::new_v4().simple().to_string())).await?
+        }
         (Mode::Raw, Op::Result) => raw_result(store, result(tpl)).await?,
     }
     Ok(())
