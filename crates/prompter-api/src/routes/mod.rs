@@ -9,29 +9,40 @@ use actix_web::web;
 use uuid::Uuid;
 
 /// Registers every route on an actix `ServiceConfig`.
+///
+/// One `resource` per path with all its methods, so a known path with an
+/// unsupported method answers 405 `METHOD_NOT_ALLOWED` (not 404), and static
+/// segments (`/health`, `/check-duplicate`, `/drift`) are matched before `/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, post, resource};
     cfg.service(
         web::scope("/api/prompt-templates")
-            .route("", web::post().to(v7::create))
-            .route("", web::get().to(history::list))
-            .route("/health", web::get().to(ops::v7_health))
-            .route("/check-duplicate", web::post().to(v7::check_duplicate))
-            .route("/drift", web::get().to(history::drift))
-            .route("/results/{result_id}", web::get().to(history::result))
-            .route("/{id}", web::get().to(history::get))
-            .route("/{id}", web::delete().to(history::delete))
-            .route("/{id}/restore", web::post().to(history::restore))
-            .route("/{id}/versions", web::get().to(history::versions))
-            .route("/{id}/results", web::get().to(history::results))
-            .route("/{id}/diff/{other_id}", web::get().to(history::diff))
-            .route("/{id}/ensure-version", web::post().to(v7::ensure_version))
-            .route("/{id}/run", web::post().to(v7::run)),
+            .service(
+                resource("")
+                    .route(post().to(v7::create))
+                    .route(get().to(history::list)),
+            )
+            .service(resource("/health").route(get().to(ops::v7_health)))
+            .service(resource("/check-duplicate").route(post().to(v7::check_duplicate)))
+            .service(resource("/drift").route(get().to(history::drift)))
+            .service(resource("/results/{result_id}").route(get().to(history::result)))
+            .service(
+                resource("/{id}")
+                    .route(get().to(history::get))
+                    .route(delete().to(history::delete)),
+            )
+            .service(resource("/{id}/restore").route(post().to(history::restore)))
+            .service(resource("/{id}/versions").route(get().to(history::versions)))
+            .service(resource("/{id}/results").route(get().to(history::results)))
+            .service(resource("/{id}/diff/{other_id}").route(get().to(history::diff)))
+            .service(resource("/{id}/ensure-version").route(post().to(v7::ensure_version)))
+            .service(resource("/{id}/run").route(post().to(v7::run))),
     )
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/version", web::get().to(ops::version))
-    .route("/openapi.json", web::get().to(crate::openapi::openapi_json));
+    .service(resource("/metrics").route(get().to(ops::metrics)))
+    .service(resource("/healthz").route(get().to(ops::healthz)))
+    .service(resource("/readyz").route(get().to(ops::readyz)))
+    .service(resource("/version").route(get().to(ops::version)))
+    .service(resource("/openapi.json").route(get().to(crate::openapi::openapi_json)));
 }
 
 /// Parses a template id from the path; anything else is an unknown template.
