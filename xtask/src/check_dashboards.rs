@@ -17,14 +17,15 @@
 //! HTTP is spoken with a tiny blocking HTTP/1.1 client over
 //! `std::net::TcpStream` (loopback only), so no HTTP dependency is needed.
 
+use crate::support::{free_port, tail, target_dir, workspace_root, TempDir};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The server instances: name and extra `serve` flags.
 const INSTANCES: &[(&str, &[&str])] = &[
@@ -171,7 +172,7 @@ fn run(opts: &Options) -> Result<(), String> {
         )?;
     }
 
-    let tmp = TempDir::new(opts.keep)?;
+    let tmp = TempDir::new("prompter-check-dashboards", opts.keep)?;
     println!("  temp dir: {}", tmp.path.display());
 
     section("build and start prompter");
@@ -184,7 +185,7 @@ fn run(opts: &Options) -> Result<(), String> {
                     .current_dir(&root),
                 "cargo build -p prompter-api",
             )?;
-            target_dir(&root).join("debug/prompter")
+            target_dir().join("debug/prompter")
         }
     };
     if !bin.exists() {
@@ -1317,12 +1318,6 @@ impl Drop for Proc {
     }
 }
 
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Polls `paths` (the first that answers 200 wins) until one answers 200.
 fn wait_http_ok(p: &mut Proc, addr: &str, paths: &[&str], secs: u64) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -1461,58 +1456,6 @@ fn on_path(bin: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
         .unwrap_or(false)
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("reading the free port: {e}"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"))
-}
-
-/// A temp directory removed on drop unless `keep`.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn new(keep: bool) -> Result<TempDir, String> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "prompter-check-dashboards-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(TempDir { path, keep })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.keep {
-            println!("  kept {}", self.path.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
 
 fn section(title: &str) {

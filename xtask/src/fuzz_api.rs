@@ -14,12 +14,13 @@
 //! same command; `--seed` explores further. Arguments after `--` go to
 //! `schemathesis run` unchanged.
 
+use crate::support::{free_port, tail, target_dir, workspace_root, TempDir};
 use crate::TaskResult;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Schemathesis major version the flags below are written for.
 const SCHEMATHESIS: &str = "schemathesis>=4,<5";
@@ -65,13 +66,13 @@ pub fn run(args: Args) -> TaskResult {
                     .current_dir(&root),
                 "cargo build -p prompter-api",
             )?;
-            target_dir(&root).join("debug/prompter")
+            target_dir().join("debug/prompter")
         }
     };
     if !bin.exists() {
         return Err(format!("{} not found", bin.display()).into());
     }
-    let tmp = TempDir::new(args.keep)?;
+    let tmp = TempDir::new("prompter-fuzz-api", args.keep)?;
     println!("== temp dir: {}", tmp.path.display());
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
@@ -291,62 +292,6 @@ fn run_checked(cmd: &mut Command, what: &str) -> TaskResult {
         Ok(())
     } else {
         Err(format!("{what} failed ({status})").into())
-    }
-}
-
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("reading the free port: {e}"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"))
-}
-
-/// A temp directory removed on drop unless `keep`.
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn new(keep: bool) -> Result<TempDir, String> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("prompter-fuzz-api-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(TempDir { path, keep })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.keep {
-            println!("== kept {}", self.path.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
     }
 }
 

@@ -9,6 +9,7 @@ mod check_dashboards;
 mod faults;
 mod fuzz_api;
 mod migrate;
+mod support;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Prompter project automation")]

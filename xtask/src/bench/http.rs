@@ -32,6 +32,7 @@
 //! does not start, a scenario answers an unexpected status, the probe burst
 //! probes more than once).
 
+use crate::support::{target_dir, workspace_root};
 use crate::TaskResult;
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
 use hdrhistogram::Histogram;
@@ -150,19 +151,6 @@ const ORG: &str = "bench-org";
 const LIST_WS: &str = "bench-list";
 const RESULTS_WS: &str = "bench-results";
 const SEED_WS: &str = "bench-seed";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
 
 /// Runs the HTTP benchmark.
 pub fn run(opts: Options) -> TaskResult {
