@@ -82,7 +82,9 @@ pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use sql::sqlite_timestamp;
-pub use store::{Store, DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS, SQLITE_BUSY_TIMEOUT};
+pub use store::{
+    Store, DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS, SQLITE_BUSY_TIMEOUT, SQLITE_JOURNAL_SIZE_LIMIT,
+};
 
 /// The database the server uses when none is configured: a SQLite file in
 /// the working directory, created on first use.

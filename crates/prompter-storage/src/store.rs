@@ -1,5 +1,6 @@
 //! [`Store`]: the connection pool plus every repository method.
 
+use crate::batch::InsertBatcher;
 use crate::error::DbFail;
 use crate::page::{Cursor, Page, PageRequest};
 use crate::sql::{self, Row, WriteTx};
@@ -21,6 +22,10 @@ use uuid::Uuid;
 
 /// SQLite `busy_timeout`: how long a writer waits for another process's write lock.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite `journal_size_limit`: the WAL file is truncated back to this many
+/// bytes when a checkpoint resets it (SQLite's default never shrinks it).
+pub const SQLITE_JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Hash algorithms a deployment may pin.
 pub const HASH_ALGORITHMS: &[&str] = &["blake3", "sha256"];
@@ -44,7 +49,9 @@ pub struct Store {
     /// `busy_timeout` remains for other processes.
     write_gate: Option<Arc<Mutex<()>>>,
     /// Group commit of result inserts (see [`crate::batch`]).
-    pub(crate) results: crate::batch::ResultBatcher,
+    pub(crate) results: InsertBatcher,
+    /// Group commit of template inserts (see [`crate::batch`]).
+    pub(crate) templates: InsertBatcher,
 }
 
 impl std::fmt::Debug for Store {
@@ -59,7 +66,8 @@ impl Store {
     /// Connects to `url` (`sqlite:…` or `postgres://…`).
     ///
     /// SQLite: the file is created if missing; WAL journal, `busy_timeout`
-    /// [`SQLITE_BUSY_TIMEOUT`], `foreign_keys=ON`, `synchronous=NORMAL`; pool
+    /// [`SQLITE_BUSY_TIMEOUT`], `foreign_keys=ON`, `synchronous=NORMAL`,
+    /// `journal_size_limit` [`SQLITE_JOURNAL_SIZE_LIMIT`]; pool
     /// capped at [`PoolConfig::SQLITE_MAX_CONNECTIONS`].
     /// An unreachable database is `Unavailable`, a malformed URL `Invalid`.
     pub async fn connect(url: &str, pool: &PoolConfig) -> Result<Store, StorageError> {
@@ -78,7 +86,10 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
-                    .synchronous(SqliteSynchronous::Normal);
+                    .synchronous(SqliteSynchronous::Normal)
+                    // After a checkpoint that could reset the WAL, shrink the
+                    // file back to this size (a long reader can make it grow).
+                    .pragma("journal_size_limit", SQLITE_JOURNAL_SIZE_LIMIT.to_string());
                 let max = pool
                     .max_connections
                     .clamp(1, PoolConfig::SQLITE_MAX_CONNECTIONS);
@@ -109,17 +120,15 @@ impl Store {
             }
         };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let results = crate::batch::ResultBatcher::spawn(
-            db.clone(),
-            backend,
-            write_gate.clone(),
-            crate::repo::RESULT_COLUMNS,
-        );
+        let batcher = |spec| InsertBatcher::spawn(db.clone(), backend, write_gate.clone(), spec);
+        let results = batcher(&crate::repo::RESULT_INSERT);
+        let templates = batcher(&crate::repo::TEMPLATE_INSERT);
         Ok(Store {
             db,
             backend,
             write_gate,
             results,
+            templates,
         })
     }
 
@@ -297,9 +306,16 @@ impl Store {
     /// … 100 ms between tries, so under load runs (version upsert + result
     /// insert) lost most of their time sleeping. Never call it while this task
     /// holds a [`WriteTx`].
+    ///
+    /// The statement is stepped to its end (`query_all`, never `query_one`):
+    /// sqlx's `fetch_one` resets a statement after its first row, and SQLite
+    /// runs its WAL hook (the automatic checkpoint) only when an autocommit
+    /// statement steps to `SQLITE_DONE`. Writes through `fetch_one` commit but
+    /// never checkpoint, so a busy server's WAL grew without bound (seen as a
+    /// 700 MB WAL and 1.5 s stalls in `cargo xtask bench http`).
     pub(crate) async fn w_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbFail> {
         let _gate = self.gate().await;
-        Ok(self.db.query_one(stmt).await?)
+        Ok(self.db.query_all(stmt).await?.into_iter().next())
     }
 
     /// A single-statement write (autocommit); returns rows affected. Gated on

@@ -18,6 +18,8 @@ on_all_backends!(
     bad_cursor_is_invalid_cursor,
     nul_text_is_invalid_on_postgres,
     same_hash_in_other_workspace_is_allowed,
+    concurrent_creates_answer_each_caller,
+    sqlite_wal_stays_bounded,
 );
 
 async fn concurrent_identical_inserts_make_one_row(db: TestDb) {
@@ -361,4 +363,101 @@ async fn same_hash_in_other_workspace_is_allowed(db: TestDb) {
             existing_template_id: Some(_)
         })
     ));
+}
+
+/// Group commit (issue 9): concurrent distinct and duplicate inserts land in
+/// shared multi-row statements, yet every caller gets its own answer; on
+/// PostgreSQL a bad row (U+0000) fails only its own caller.
+async fn concurrent_creates_answer_each_caller(db: TestDb) {
+    let store = db.store().await;
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let store = store.clone();
+            // 16 distinct hashes, each sent three times; #7 carries a NUL.
+            let mut t = new_template("org", "ws", &format!("h{}", i % 16));
+            if i == 7 {
+                t.name = "bad\u{0000}".into();
+                t.config_hash = "bad".into();
+            }
+            tokio::spawn(async move { (i, store.insert_template(t).await) })
+        })
+        .collect();
+    let mut winners = std::collections::HashMap::new();
+    let mut conflicts = Vec::new();
+    for t in tasks {
+        let (i, res) = t.await.unwrap();
+        match res {
+            Ok(rec) => {
+                assert!(
+                    winners.insert(rec.config_hash.clone(), rec.id).is_none(),
+                    "two winners for {}",
+                    rec.config_hash
+                );
+            }
+            Err(StorageError::Conflict {
+                existing_template_id,
+            }) => conflicts.push((i, existing_template_id)),
+            Err(e @ StorageError::Invalid { .. }) => {
+                assert_eq!((i, db.backend()), (7, Backend::Postgres), "{e}");
+            }
+            Err(e) => panic!("insert {i}: {e}"),
+        }
+    }
+    let bad_ok = winners.contains_key("bad");
+    assert_eq!(bad_ok, db.backend() == Backend::Sqlite);
+    assert_eq!(winners.len(), 17 - usize::from(!bad_ok));
+    assert_eq!(conflicts.len(), 31);
+    for (i, twin) in conflicts {
+        assert_eq!(twin, Some(winners[&format!("h{}", i % 16)]), "insert {i}");
+    }
+    let page = store
+        .list_templates(
+            &Scope::Unrestricted,
+            &TemplateFilter::default(),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), winners.len());
+}
+
+/// SQLite checkpoints its WAL only when an autocommit statement steps to
+/// its end; single-statement writes that stopped after their first row
+/// (sqlx `fetch_one`) committed without ever checkpointing, so the WAL file
+/// grew without bound. Thousands of such writes must leave it near
+/// SQLite's 1000-page checkpoint threshold.
+async fn sqlite_wal_stays_bounded(db: TestDb) {
+    if db.backend() != Backend::Sqlite {
+        return;
+    }
+    let store = db.store().await;
+    let tpl = template(&store, "org", "ws").await;
+    let ttl = std::time::Duration::from_secs(3600);
+    for i in 0..3000 {
+        // Each claim is one INSERT … RETURNING of a new key.
+        let claim = store
+            .claim_idempotency(
+                tpl.id,
+                "org",
+                &format!("key-{i}-{}", "x".repeat(2000)),
+                "h",
+                ttl,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(claim, prompter_storage::Claim::New));
+    }
+    let path = db
+        .url()
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let db_len = std::fs::metadata(&path).unwrap().len();
+    let wal_len = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    // 3000 rows of > 2 KB: ≥ 6 MB were written; the default checkpoint
+    // threshold is 1000 pages (4 MB) of WAL.
+    assert!(db_len > 6_000_000, "database only {db_len} bytes");
+    assert!(wal_len < 6_000_000, "WAL grew to {wal_len} bytes");
 }

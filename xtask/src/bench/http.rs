@@ -492,6 +492,7 @@ async fn bench_backend(
             errors: 0,
         };
         for round in 0..ROUNDS {
+            seeder.checkpoint().await?;
             let r = scenario(
                 &round_plan,
                 &srv_cfg,
@@ -508,6 +509,7 @@ async fn bench_backend(
                 Some(m) => m.merge(r),
                 None => merged = Some(r),
             }
+            seeder.checkpoint().await?;
             let rr = seeder
                 .raw_create_baseline(&round_plan, &format!("{tag}r{round}"))
                 .await?;
@@ -1197,13 +1199,18 @@ impl Seeder {
             use sqlx::sqlite::{
                 SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
             };
-            // The server's connection settings (WAL, NORMAL sync, FKs, busy timeout);
-            // one connection: SQLite has one writer, so that is raw sqlx's best case.
+            // The server's connection settings (WAL, NORMAL sync, FKs, busy
+            // timeout, journal size limit); one connection: SQLite has one
+            // writer, so that is raw sqlx's best case.
             let opts = SqliteConnectOptions::from_str(url)?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(prompter_storage::SQLITE_BUSY_TIMEOUT)
+                .pragma(
+                    "journal_size_limit",
+                    prompter_storage::SQLITE_JOURNAL_SIZE_LIMIT.to_string(),
+                );
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts)
@@ -1231,6 +1238,18 @@ impl Seeder {
                 .execute(pool)
                 .await?;
             sqlx::query("ANALYZE prompt_results").execute(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// SQLite: `PRAGMA wal_checkpoint(TRUNCATE)`, untimed, before each round
+    /// of `create_unique` and of its baseline, so neither side starts on a
+    /// WAL the other (or the seeding) left behind.
+    async fn checkpoint(&self) -> Res<()> {
+        if let Seeder::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_all(pool)
+                .await?;
         }
         Ok(())
     }
@@ -1358,7 +1377,12 @@ impl Seeder {
         Ok(())
     }
 
-    /// One create's insert, in its own (implicit) transaction.
+    /// One create's insert, in its own (implicit) transaction, stepped to
+    /// its end (`fetch_all`): SQLite runs its automatic WAL checkpoint only
+    /// when an autocommit statement reaches `SQLITE_DONE`; sqlx's
+    /// `fetch_optional` resets after the first row, so a baseline written
+    /// with it never checkpointed, appended a WAL of hundreds of MB, and left
+    /// that checkpoint to the server's next round.
     async fn raw_create(&self, org: &str, i: u64) -> Result<(), sqlx::Error> {
         let r = template_row(org, "ws", i, None);
         let now = Utc::now().trunc_subsecs(6);
@@ -1396,7 +1420,7 @@ impl Seeder {
                     |v: Value| v.to_string(),
                     sqlite_ts
                 )
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?;
             }
             Seeder::Postgres(pool) => {
@@ -1406,7 +1430,7 @@ impl Seeder {
                     |v: Value| v,
                     |t: DateTime<Utc>| t
                 )
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?;
             }
         }

@@ -1,5 +1,6 @@
 //! Results: insert, get, list with filters.
 
+use crate::batch::InsertSpec;
 use crate::entity::prompt_results::{Column as C, Entity as Results};
 use crate::sql::{self, Row};
 use crate::{NewResult, Page, PageRequest, ResultFilter, ResultRecord, Scope, StorageError, Store};
@@ -14,10 +15,13 @@ pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, wor
     response, analysis_config, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-/// The columns of [`INSERT_SQL`], in its order (the group-commit writer's rows).
-pub(crate) const RESULT_COLUMNS: &str = "id, org_id, workspace_id, template_id, version_id, \
-    provider_version_key, system_fingerprint, country, request, response, analysis_config, \
-    created_at";
+/// The group-commit writer's rows: the columns of [`INSERT_SQL`], in its order.
+pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
+    table: TABLE,
+    columns: "id, org_id, workspace_id, template_id, version_id, provider_version_key, \
+        system_fingerprint, country, request, response, analysis_config, created_at",
+    tail: "",
+};
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
     Ok(ResultRecord {
@@ -80,7 +84,7 @@ impl Store {
         // rows queued meanwhile; this returns after its own commit (issue 9).
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
         self.results
-            .insert(values)
+            .insert(rec.id, String::new(), values)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
         metrics::counter!("prompter_prompt_results_insert_total").increment(1);

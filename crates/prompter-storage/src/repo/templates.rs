@@ -1,6 +1,7 @@
 //! Templates: insert (dedup by the partial unique index), find, get, list,
 //! soft delete, restore.
 
+use crate::batch::InsertSpec;
 use crate::entity::prompt_templates::{Column as C, Entity as Templates};
 use crate::error::count_unique_violation;
 use crate::sql::{self, Row};
@@ -30,14 +31,17 @@ const GET_BY_ID_SQL: &str = get_by_id_sql!("");
 const GET_BY_ID_ORG_SQL: &str = get_by_id_sql!(" AND org_id = $2");
 const GET_BY_ID_ORG_WS_SQL: &str = get_by_id_sql!(" AND org_id = $2 AND workspace_id = $3");
 
-/// One statement; the partial unique index decides (no read-then-write).
-const INSERT_SQL: &str = "INSERT INTO prompt_templates (id, org_id, workspace_id, name, provider, \
-    system_instructions, user_prompt_template, country_set, model_id, inference_params, \
-    tools_spec, response_format, grounding_profile_id, grounding_snapshot_id, retrieval_params, \
-    config_hash, config_canonical_json, created_by, created_at, deleted_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL) \
-    ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL DO NOTHING \
-    RETURNING id";
+/// The group-commit writer's rows (`deleted_at` stays NULL). The partial
+/// unique index decides (no read-then-write): a row it skips is not returned.
+pub(crate) static TEMPLATE_INSERT: InsertSpec = InsertSpec {
+    table: TABLE,
+    columns: "id, org_id, workspace_id, name, provider, system_instructions, \
+        user_prompt_template, country_set, model_id, inference_params, tools_spec, \
+        response_format, grounding_profile_id, grounding_snapshot_id, retrieval_params, \
+        config_hash, config_canonical_json, created_by, created_at",
+    tail: " ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL \
+        DO NOTHING RETURNING id",
+};
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
     Ok(TemplateRecord {
@@ -65,7 +69,8 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
 }
 
 impl Store {
-    /// Inserts a template. The partial unique index
+    /// Inserts a template (group-committed with concurrent creates, see
+    /// [`crate::batch`]). The partial unique index
     /// `ux_tpl_org_ws_confighash_active` decides: a second active template
     /// with the same (org, workspace, config_hash) is `Conflict` carrying the
     /// active twin's id, and counts `prompter_db_unique_violation_total{table="prompt_templates"}`.
@@ -94,11 +99,18 @@ impl Store {
             sql::text_opt(t.created_by.as_deref()),
             b.ts(created_at),
         ];
+        // Group commit: written together with the other creates queued
+        // meanwhile; this returns after its own row's commit (issue 9).
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}",
+            t.org_id, t.workspace_id, t.config_hash
+        );
         let inserted = self
-            .w_one(self.stmt(INSERT_SQL, values))
+            .templates
+            .insert(id, key, values)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
-        if inserted.is_none() {
+        if !inserted {
             count_unique_violation(TABLE);
             let twin = self
                 .find_active_by_hash(&t.org_id, &t.workspace_id, &t.config_hash)
