@@ -1,7 +1,7 @@
 //! Request and response bodies of the HTTP API (never storage entities).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use prompter_storage::{ResultRecord, TemplateRecord};
+use prompter_storage::{ResultHead, ResultRecord, TemplateRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -184,9 +184,9 @@ pub struct List<T> {
 
 impl<T> List<T> {
     /// Maps a storage page into a wire list.
-    pub fn from_page<R>(page: prompter_storage::Page<R>, f: impl Fn(&R) -> T) -> Self {
+    pub fn from_page<R>(page: prompter_storage::Page<R>, f: impl FnMut(R) -> T) -> Self {
         List {
-            items: page.items.iter().map(f).collect(),
+            items: page.items.into_iter().map(f).collect(),
             next_cursor: page.next_cursor,
         }
     }
@@ -239,27 +239,28 @@ pub struct TemplateView {
     pub deleted_at: Option<String>,
 }
 
-impl From<&TemplateRecord> for TemplateView {
-    fn from(t: &TemplateRecord) -> Self {
+impl From<TemplateRecord> for TemplateView {
+    /// Moves the record's fields (a listing page holds up to 1000 of them).
+    fn from(t: TemplateRecord) -> Self {
         TemplateView {
             id: t.id,
-            org_id: t.org_id.clone(),
-            workspace_id: t.workspace_id.clone(),
-            name: t.name.clone(),
-            provider: t.provider.clone(),
-            model_id: t.model_id.clone(),
-            system_instructions: t.system_instructions.clone(),
-            user_prompt_template: t.user_prompt_template.clone(),
-            country_set: t.country_set.clone(),
-            inference_params: t.inference_params.clone(),
-            tools_spec: t.tools_spec.clone(),
-            response_format: t.response_format.clone(),
-            grounding_profile_id: t.grounding_profile_id.clone(),
-            grounding_snapshot_id: t.grounding_snapshot_id.clone(),
-            retrieval_params: t.retrieval_params.clone(),
-            created_by: t.created_by.clone(),
-            config_hash: t.config_hash.clone(),
-            config_canonical_json: t.config_canonical_json.clone(),
+            org_id: t.org_id,
+            workspace_id: t.workspace_id,
+            name: t.name,
+            provider: t.provider,
+            model_id: t.model_id,
+            system_instructions: t.system_instructions,
+            user_prompt_template: t.user_prompt_template,
+            country_set: t.country_set,
+            inference_params: t.inference_params,
+            tools_spec: t.tools_spec,
+            response_format: t.response_format,
+            grounding_profile_id: t.grounding_profile_id,
+            grounding_snapshot_id: t.grounding_snapshot_id,
+            retrieval_params: t.retrieval_params,
+            created_by: t.created_by,
+            config_hash: t.config_hash,
+            config_canonical_json: t.config_canonical_json,
             created_at: ts(t.created_at),
             deleted_at: t.deleted_at.map(ts),
         }
@@ -324,6 +325,12 @@ pub struct ResultSummary {
 
 impl From<&ResultRecord> for ResultSummary {
     fn from(r: &ResultRecord) -> Self {
+        ResultSummary::from(&ResultHead::from(r))
+    }
+}
+
+impl From<&ResultHead> for ResultSummary {
+    fn from(r: &ResultHead) -> Self {
         ResultSummary {
             result_id: r.id,
             template_id: r.template_id,

@@ -6,8 +6,8 @@ use crate::diff::{diff_canonical, Difference};
 use crate::error::{ServiceError, ServiceResult};
 use crate::Prompter;
 use prompter_storage::{
-    DriftFilter, DriftRecord, Page, PageRequest, ResultFilter, ResultRecord, Scope, StorageError,
-    TemplateFilter, TemplateRecord, VersionRecord,
+    DriftFilter, DriftRecord, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, Scope,
+    StorageError, TemplateFilter, TemplateRecord, VersionRecord,
 };
 use uuid::Uuid;
 
@@ -90,7 +90,7 @@ impl Prompter {
         template_id: Uuid,
         filter: &ResultFilter,
         page: &PageRequest,
-    ) -> ServiceResult<Page<ResultRecord>> {
+    ) -> ServiceResult<Page<ResultHead>> {
         self.get_template(scope, template_id).await?;
         Ok(self
             .inner

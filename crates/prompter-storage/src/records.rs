@@ -243,6 +243,46 @@ pub struct ResultRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A stored run without its payloads (request, response, analysis config):
+/// what a listing shows, read without fetching or decoding the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultHead {
+    /// Service-generated id.
+    pub id: Uuid,
+    /// Org of the template.
+    pub org_id: String,
+    /// Workspace of the template.
+    pub workspace_id: String,
+    /// The template.
+    pub template_id: Uuid,
+    /// The version row the run was recorded against.
+    pub version_id: Option<Uuid>,
+    /// Provider version key of the run.
+    pub provider_version_key: String,
+    /// Provider fingerprint, when present.
+    pub system_fingerprint: Option<String>,
+    /// Country of the run.
+    pub country: Option<String>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&ResultRecord> for ResultHead {
+    fn from(r: &ResultRecord) -> Self {
+        ResultHead {
+            id: r.id,
+            org_id: r.org_id.clone(),
+            workspace_id: r.workspace_id.clone(),
+            template_id: r.template_id,
+            version_id: r.version_id,
+            provider_version_key: r.provider_version_key.clone(),
+            system_fingerprint: r.system_fingerprint.clone(),
+            country: r.country.clone(),
+            created_at: r.created_at,
+        }
+    }
+}
+
 /// A run to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewResult {

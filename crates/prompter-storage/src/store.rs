@@ -378,12 +378,14 @@ impl Store {
             .q_all(self.build(&q))
             .await
             .map_err(|e| e.into_storage(table))?;
-        let mut items = rows
+        // The extra row only says that another page exists: not decoded.
+        let more = rows.len() as u64 > limit;
+        let items = rows
             .iter()
+            .take(limit as usize)
             .map(|r| decode(&self.row(r)))
             .collect::<Result<Vec<T>, _>>()?;
-        let next_cursor = if items.len() as u64 > limit {
-            items.truncate(limit as usize);
+        let next_cursor = if more {
             items.last().map(|last| {
                 let (at, id) = key(last);
                 Cursor { at, id }.encode()

@@ -84,7 +84,7 @@ pub async fn list(
         .prompter
         .list_templates(&caller.scope, &filter, &page(q.limit, &q.cursor)?)
         .await?;
-    Ok(HttpResponse::Ok().json(List::from_page(page, |r| TemplateView::from(r))))
+    Ok(HttpResponse::Ok().json(List::from_page(page, TemplateView::from)))
 }
 
 /// `GET /api/prompt-templates/{id}`.
@@ -100,7 +100,7 @@ pub async fn get(
         .prompter
         .get_template(&caller.scope, template_id(&path)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TemplateView::from(&tpl)))
+    Ok(HttpResponse::Ok().json(TemplateView::from(tpl)))
 }
 
 /// `DELETE /api/prompt-templates/{id}`: soft delete, 204.
@@ -132,7 +132,7 @@ pub async fn restore(
         .prompter
         .restore_template(&caller.scope, template_id(&path)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TemplateView::from(&tpl)))
+    Ok(HttpResponse::Ok().json(TemplateView::from(tpl)))
 }
 
 /// `GET /api/prompt-templates/{id}/versions`.
@@ -154,7 +154,7 @@ pub async fn versions(
             &page(q.limit, &q.cursor)?,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(List::from_page(page, |r| VersionView::from(r))))
+    Ok(HttpResponse::Ok().json(List::from_page(page, |r| VersionView::from(&r))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -201,7 +201,7 @@ pub async fn results(
             &page(q.limit, &q.cursor)?,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(List::from_page(page, |r| ResultSummary::from(r))))
+    Ok(HttpResponse::Ok().json(List::from_page(page, |r| ResultSummary::from(&r))))
 }
 
 /// `GET /api/prompt-templates/results/{result_id}`: summary plus full request/response.
@@ -263,7 +263,7 @@ pub async fn drift(
         .prompter
         .list_drift(&caller.scope, &filter, &page(q.limit, &q.cursor)?)
         .await?;
-    Ok(HttpResponse::Ok().json(List::from_page(page, |r| DriftView::from(r))))
+    Ok(HttpResponse::Ok().json(List::from_page(page, |r| DriftView::from(&r))))
 }
 
 /// `GET /api/prompt-templates/{id}/diff/{other_id}`: canonical-config differences.

@@ -3,7 +3,10 @@
 use crate::batch::InsertSpec;
 use crate::entity::prompt_results::{Column as C, Entity as Results};
 use crate::sql::{self, Row};
-use crate::{NewResult, Page, PageRequest, ResultFilter, ResultRecord, Scope, StorageError, Store};
+use crate::{
+    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, Scope, StorageError,
+    Store,
+};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
 use uuid::Uuid;
@@ -36,6 +39,33 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
         request: r.json("request")?,
         response: r.json("response")?,
         analysis_config: r.json("analysis_config")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+/// A listing's columns: every one but the JSON payloads.
+const HEAD_COLUMNS: [C; 9] = [
+    C::Id,
+    C::OrgId,
+    C::WorkspaceId,
+    C::TemplateId,
+    C::VersionId,
+    C::ProviderVersionKey,
+    C::SystemFingerprint,
+    C::Country,
+    C::CreatedAt,
+];
+
+fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
+    Ok(ResultHead {
+        id: r.uuid("id")?,
+        org_id: r.text("org_id")?,
+        workspace_id: r.text("workspace_id")?,
+        template_id: r.uuid("template_id")?,
+        version_id: r.uuid_opt("version_id")?,
+        provider_version_key: r.text("provider_version_key")?,
+        system_fingerprint: r.text_opt("system_fingerprint")?,
+        country: r.text_opt("country")?,
         created_at: r.ts("created_at")?,
     })
 }
@@ -111,17 +141,18 @@ impl Store {
 
     /// Results of a template, newest first (keyset on created_at, id),
     /// filtered by version, country and time range (`since` inclusive,
-    /// `until` exclusive).
+    /// `until` exclusive). Heads only: the payloads are neither read nor
+    /// decoded (they were half of a page's cost); [`Store::get_result`] has them.
     pub async fn list_results(
         &self,
         scope: &Scope,
         template_id: Uuid,
         filter: &ResultFilter,
         page: &PageRequest,
-    ) -> Result<Page<ResultRecord>, StorageError> {
+    ) -> Result<Page<ResultHead>, StorageError> {
         let b = self.backend;
         let mut q = Query::select()
-            .columns(C::iter())
+            .columns(HEAD_COLUMNS)
             .from(Results)
             .and_where(Expr::col(C::TemplateId).eq(b.uuid(template_id)))
             .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
@@ -138,7 +169,7 @@ impl Store {
         if let Some(t) = filter.until {
             q.and_where(Expr::col(C::CreatedAt).lt(b.ts(t)));
         }
-        self.list_keyset(q, C::CreatedAt, C::Id, page, TABLE, decode, |r| {
+        self.list_keyset(q, C::CreatedAt, C::Id, page, TABLE, decode_head, |r| {
             (r.created_at, r.id)
         })
         .await
