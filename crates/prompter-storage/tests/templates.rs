@@ -20,6 +20,7 @@ on_all_backends!(
     same_hash_in_other_workspace_is_allowed,
     concurrent_creates_answer_each_caller,
     sqlite_wal_stays_bounded,
+    analyze_templates_gives_the_planner_row_counts,
 );
 
 async fn concurrent_identical_inserts_make_one_row(db: TestDb) {
@@ -460,4 +461,28 @@ async fn sqlite_wal_stays_bounded(db: TestDb) {
     // threshold is 1000 pages (4 MB) of WAL.
     assert!(db_len > 6_000_000, "database only {db_len} bytes");
     assert!(wal_len < 6_000_000, "WAL grew to {wal_len} bytes");
+}
+
+/// After a bulk load, `analyze_templates` gives PostgreSQL's planner the row
+/// count (`reltuples` is -1 until the table was analysed); SQLite: no-op.
+async fn analyze_templates_gives_the_planner_row_counts(db: TestDb) {
+    use prompter_storage::sea_orm::{ConnectionTrait, Statement};
+    let store = db.store().await;
+    for _ in 0..5 {
+        template(&store, "org", "ws").await;
+    }
+    store.analyze_templates().await.unwrap();
+    if db.backend() == Backend::Postgres {
+        let row = store
+            .connection()
+            .query_one(Statement::from_string(
+                store.connection().get_database_backend(),
+                "SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'prompt_templates'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: f64 = row.try_get("", "n").unwrap();
+        assert_eq!(n, 5.0);
+    }
 }

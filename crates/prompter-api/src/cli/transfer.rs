@@ -153,6 +153,12 @@ pub async fn import(args: ImportArgs) -> Result<ImportStats, String> {
             }
         }
     }
+    if stats.created > 0 {
+        // Planner statistics for the new rows (PostgreSQL; see the method).
+        if let Err(e) = prompter.store().analyze_templates().await {
+            eprintln!("warning: ANALYZE after the import failed: {e}");
+        }
+    }
     println!(
         "created {} / already present {} / rejected {}",
         stats.created, stats.already_present, stats.rejected

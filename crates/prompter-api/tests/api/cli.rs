@@ -142,3 +142,47 @@ async fn export_then_import_is_content_addressed() {
     assert!(out.contains("rejected 1"), "{out}");
     assert!(err.contains("line 4"), "{err}");
 }
+
+/// `prompter import` ends with `ANALYZE prompt_templates` on PostgreSQL, so
+/// the planner knows the imported row count (`reltuples` is -1 before).
+#[tokio::test]
+async fn import_into_postgres_analyzes_the_template_table() {
+    use prompter_storage::sea_orm::{ConnectionTrait, Statement};
+    if !backends().contains(&Db::Postgres) {
+        return;
+    }
+    let target = fresh_db(Db::Postgres).await;
+    let store = target.store().await; // migrated (PostgreSQL is never migrated implicitly)
+    let lines: String = (0..3)
+        .map(|i| {
+            let mut b = template_body("gpt-4o");
+            b["user_prompt_template"] = json!(format!("imported {i}"));
+            format!("{b}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("templates.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let (code, out, err) = run(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--database-url",
+            target.url(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created 3 /"), "{out}");
+    let row = store
+        .connection()
+        .query_one(Statement::from_string(
+            store.connection().get_database_backend(),
+            "SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'prompt_templates'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: f64 = row.try_get("", "n").unwrap();
+    assert_eq!(n, 3.0);
+}
