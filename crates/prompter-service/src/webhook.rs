@@ -3,10 +3,15 @@
 //! Drift events and their outbox rows are written in the same transaction as
 //! the version row that revealed them (see `prompter-storage`), so the run
 //! that found a drift never waits for delivery and a restart loses nothing.
-//! This dispatcher polls due rows, POSTs each payload with an
-//! `X-Prompter-Signature: sha256=<hex HMAC-SHA256 of the body>` header and
-//! marks it delivered on a 2xx, or schedules a retry with exponential
-//! backoff. Delivery is at least once: receivers deduplicate by `event_id`.
+//! This dispatcher polls due rows, POSTs each payload signed and marks it
+//! delivered on a 2xx, or schedules a retry with exponential backoff.
+//! Delivery is at least once: receivers deduplicate by `event_id`.
+//!
+//! Two signatures go with each delivery: `X-Prompter-Signature:
+//! sha256=<hex HMAC-SHA256 of the body>` (the original one), and
+//! `X-Prompter-Timestamp: <unix seconds>` with `X-Prompter-Signature-Timestamped:
+//! sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`, which lets a receiver
+//! refuse a captured delivery replayed later ([`verify_timestamped`]).
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -16,6 +21,13 @@ use std::time::Duration;
 
 /// Header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Prompter-Signature";
+/// Header carrying the delivery time (Unix seconds) covered by
+/// [`TIMESTAMPED_SIGNATURE_HEADER`].
+pub const TIMESTAMP_HEADER: &str = "X-Prompter-Timestamp";
+/// Header carrying the signature of `"<timestamp>.<body>"`.
+pub const TIMESTAMPED_SIGNATURE_HEADER: &str = "X-Prompter-Signature-Timestamped";
+/// How far a timestamp may be from the receiver's clock by default (5 min).
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// Where and how to deliver.
 #[derive(Clone)]
@@ -41,10 +53,71 @@ impl std::fmt::Debug for WebhookConfig {
 
 /// `sha256=<hex>` signature of `body` under `secret`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac = mac(secret);
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn mac(secret: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length")
+}
+
+/// `sha256=<hex>` signature of `"<timestamp>.<body>"` under `secret`.
+pub fn sign_timestamped(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = mac(secret);
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Why a delivery was refused by [`verify_timestamped`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The timestamp header is not an integer.
+    #[error("malformed timestamp")]
+    BadTimestamp,
+    /// The signature header is not `sha256=<64 hex digits>`.
+    #[error("malformed signature")]
+    BadSignature,
+    /// The signature does not match this secret, timestamp and body.
+    #[error("signature mismatch")]
+    Mismatch,
+    /// The timestamp is further than the tolerance from `now`.
+    #[error("timestamp outside the tolerance")]
+    Stale,
+}
+
+/// Checks a delivery as a receiver should: the HMAC of
+/// `"<timestamp>.<body>"` compared in constant time, and the timestamp
+/// within `tolerance` of `now` (Unix seconds), so a replay is refused.
+pub fn verify_timestamped(
+    secret: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: i64,
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp)?;
+    let sig = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() == 32)
+        .ok_or(VerifyError::BadSignature)?;
+    let mut mac = mac(secret);
+    mac.update(ts.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&sig).map_err(|_| VerifyError::Mismatch)?;
+    if now.abs_diff(ts) > tolerance.as_secs() {
+        return Err(VerifyError::Stale);
+    }
+    Ok(())
 }
 
 /// Retry delay after `attempts` failures: 1 s doubling, capped at 10 min.
@@ -64,11 +137,18 @@ pub async fn deliver_due(store: &Store, client: &reqwest::Client, cfg: &WebhookC
     };
     let mut delivered = 0;
     for row in due {
+        let body = row.payload.as_bytes();
+        let now = Utc::now().timestamp();
         let res = client
             .post(&cfg.url)
             .timeout(cfg.timeout)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&cfg.secret, row.payload.as_bytes()))
+            .header(SIGNATURE_HEADER, sign(&cfg.secret, body))
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(
+                TIMESTAMPED_SIGNATURE_HEADER,
+                sign_timestamped(&cfg.secret, now, body),
+            )
             .header("X-Prompter-Event-Id", row.event_id.to_string())
             .body(row.payload.clone())
             .send()
@@ -117,6 +197,48 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn timestamped_signature_verifies_and_refuses_tampering_and_replays() {
+        let body = br#"{"event_id":"e1"}"#;
+        let sig = sign_timestamped("s3cret", 1_700_000_000, body);
+        let ok = |ts: &str, sig: &str, body: &[u8], now: i64| {
+            verify_timestamped("s3cret", ts, sig, body, now, DEFAULT_TOLERANCE)
+        };
+        assert_eq!(ok("1700000000", &sig, body, 1_700_000_100), Ok(()));
+        // another body, timestamp or secret
+        assert_eq!(
+            ok("1700000000", &sig, b"{}", 1_700_000_000),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            ok("1700000001", &sig, body, 1_700_000_000),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify_timestamped(
+                "other",
+                "1700000000",
+                &sig,
+                body,
+                1_700_000_000,
+                DEFAULT_TOLERANCE
+            ),
+            Err(VerifyError::Mismatch)
+        );
+        // the same delivery replayed an hour later
+        assert_eq!(
+            ok("1700000000", &sig, body, 1_700_003_600),
+            Err(VerifyError::Stale)
+        );
+        assert_eq!(ok("soon", &sig, body, 0), Err(VerifyError::BadTimestamp));
+        assert_eq!(
+            ok("1700000000", "sha256=zz", body, 1_700_000_000),
+            Err(VerifyError::BadSignature)
+        );
+        // the body-only signature differs (no timestamp inside)
+        assert_ne!(sign("s3cret", body), sig);
     }
 
     #[test]

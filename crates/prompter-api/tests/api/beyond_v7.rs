@@ -349,6 +349,22 @@ async fn drift_rotating_the_stub_build_makes_one_event_and_one_signed_webhook() 
             .to_str()
             .unwrap();
         assert!(verify("s3cret", &req.body, sig), "valid HMAC signature");
+        // The timestamped signature verifies now, and not as a late replay.
+        let header = |name: &str| req.headers.get(name).unwrap().to_str().unwrap();
+        let (ts, tsig) = (
+            header("x-prompter-timestamp"),
+            header("x-prompter-signature-timestamped"),
+        );
+        let now = chrono::Utc::now().timestamp();
+        use prompter_service::webhook::{verify_timestamped, VerifyError, DEFAULT_TOLERANCE};
+        assert_eq!(
+            verify_timestamped("s3cret", ts, tsig, &req.body, now, DEFAULT_TOLERANCE),
+            Ok(())
+        );
+        assert_eq!(
+            verify_timestamped("s3cret", ts, tsig, &req.body, now + 3600, DEFAULT_TOLERANCE),
+            Err(VerifyError::Stale)
+        );
         let payload: Value = serde_json::from_slice(&req.body).unwrap();
         assert_eq!(payload["event_id"], events[0]["event_id"]);
         v2.stop().await;
