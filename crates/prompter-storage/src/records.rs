@@ -267,6 +267,31 @@ pub struct ResultHead {
     pub created_at: DateTime<Utc>,
 }
 
+impl ResultHead {
+    /// The full record: this head plus the stored payloads.
+    pub fn with_payloads(
+        self,
+        request: Value,
+        response: Value,
+        analysis_config: Value,
+    ) -> ResultRecord {
+        ResultRecord {
+            id: self.id,
+            org_id: self.org_id,
+            workspace_id: self.workspace_id,
+            template_id: self.template_id,
+            version_id: self.version_id,
+            provider_version_key: self.provider_version_key,
+            system_fingerprint: self.system_fingerprint,
+            country: self.country,
+            request,
+            response,
+            analysis_config,
+            created_at: self.created_at,
+        }
+    }
+}
+
 impl From<&ResultRecord> for ResultHead {
     fn from(r: &ResultRecord) -> Self {
         ResultHead {

@@ -142,6 +142,22 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connect to test database {:?}: {e}", self))
     }
 
+    /// PostgreSQL: the planner's row estimate of `table` (`pg_class.reltuples`,
+    /// -1 until the table is analysed). Panics on SQLite.
+    pub async fn pg_reltuples(&self, table: &str) -> f64 {
+        assert_eq!(self.backend, Backend::Postgres, "reltuples is PostgreSQL's");
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to test database {:?}: {e}", self));
+        let (n,): (f64,) =
+            sqlx::query_as("SELECT reltuples::float8 FROM pg_class WHERE relname = $1")
+                .bind(table)
+                .fetch_one(&mut conn)
+                .await
+                .expect("read pg_class.reltuples");
+        n
+    }
+
     /// A connected store with every migration applied.
     pub async fn store(&self) -> Store {
         let store = self.connect().await;

@@ -466,23 +466,12 @@ async fn sqlite_wal_stays_bounded(db: TestDb) {
 /// After a bulk load, `analyze_templates` gives PostgreSQL's planner the row
 /// count (`reltuples` is -1 until the table was analysed); SQLite: no-op.
 async fn analyze_templates_gives_the_planner_row_counts(db: TestDb) {
-    use prompter_storage::sea_orm::{ConnectionTrait, Statement};
     let store = db.store().await;
     for _ in 0..5 {
         template(&store, "org", "ws").await;
     }
     store.analyze_templates().await.unwrap();
     if db.backend() == Backend::Postgres {
-        let row = store
-            .connection()
-            .query_one(Statement::from_string(
-                store.connection().get_database_backend(),
-                "SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'prompt_templates'",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        let n: f64 = row.try_get("", "n").unwrap();
-        assert_eq!(n, 5.0);
+        assert_eq!(db.pg_reltuples("prompt_templates").await, 5.0);
     }
 }

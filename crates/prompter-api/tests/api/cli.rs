@@ -147,12 +147,11 @@ async fn export_then_import_is_content_addressed() {
 /// the planner knows the imported row count (`reltuples` is -1 before).
 #[tokio::test]
 async fn import_into_postgres_analyzes_the_template_table() {
-    use prompter_storage::sea_orm::{ConnectionTrait, Statement};
     if !backends().contains(&Db::Postgres) {
         return;
     }
     let target = fresh_db(Db::Postgres).await;
-    let store = target.store().await; // migrated (PostgreSQL is never migrated implicitly)
+    target.store().await; // migrated (PostgreSQL is never migrated implicitly)
     let lines: String = (0..3)
         .map(|i| {
             let mut b = template_body("gpt-4o");
@@ -174,15 +173,5 @@ async fn import_into_postgres_analyzes_the_template_table() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("created 3 /"), "{out}");
-    let row = store
-        .connection()
-        .query_one(Statement::from_string(
-            store.connection().get_database_backend(),
-            "SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'prompt_templates'",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let n: f64 = row.try_get("", "n").unwrap();
-    assert_eq!(n, 3.0);
+    assert_eq!(target.pg_reltuples("prompt_templates").await, 3.0);
 }

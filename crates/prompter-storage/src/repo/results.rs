@@ -27,20 +27,11 @@ pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
 };
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
-    Ok(ResultRecord {
-        id: r.uuid("id")?,
-        org_id: r.text("org_id")?,
-        workspace_id: r.text("workspace_id")?,
-        template_id: r.uuid("template_id")?,
-        version_id: r.uuid_opt("version_id")?,
-        provider_version_key: r.text("provider_version_key")?,
-        system_fingerprint: r.text_opt("system_fingerprint")?,
-        country: r.text_opt("country")?,
-        request: r.json("request")?,
-        response: r.json("response")?,
-        analysis_config: r.json("analysis_config")?,
-        created_at: r.ts("created_at")?,
-    })
+    Ok(decode_head(r)?.with_payloads(
+        r.json("request")?,
+        r.json("response")?,
+        r.json("analysis_config")?,
+    ))
 }
 
 /// A listing's columns: every one but the JSON payloads.
