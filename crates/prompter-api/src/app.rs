@@ -216,6 +216,10 @@ impl Application {
             body,
             metrics: handle,
             backend_name,
+            releases: crate::state::ReleaseConfig {
+                max_age_secs: args.prompt_max_age_secs,
+                protected_labels: args.protected_labels.clone(),
+            },
         });
         let auth = web::Data::new(AuthLayer {
             resolver: auth_required.then(|| {

@@ -80,6 +80,20 @@ pub enum Code {
     ResultNotStored,
     /// 500: a bug; the body carries the request id.
     InternalError,
+    /// 404: no template has this prompt name (or not in the caller's scope).
+    PromptNotFound,
+    /// 404: the prompt has no such label.
+    LabelNotFound,
+    /// 404: the prompt has no such revision (or it is deleted, for a label move).
+    RevisionNotFound,
+    /// 409: the label does not point to `expected_revision`; `current` says where it does.
+    LabelConflict,
+    /// 409: the target revision uses variables the label's current one does not (`added`).
+    VariableContractChanged,
+    /// 409: labels point to the template (`labels`); move or remove them first.
+    LabelInUse,
+    /// 422: variables the prompt uses were not given (`missing`).
+    MissingVariables,
 }
 
 impl Code {
@@ -118,6 +132,13 @@ impl Code {
             RequestTimeout => "REQUEST_TIMEOUT",
             ResultNotStored => "RESULT_NOT_STORED",
             InternalError => "INTERNAL_ERROR",
+            PromptNotFound => "PROMPT_NOT_FOUND",
+            LabelNotFound => "LABEL_NOT_FOUND",
+            RevisionNotFound => "REVISION_NOT_FOUND",
+            LabelConflict => "LABEL_CONFLICT",
+            VariableContractChanged => "VARIABLE_CONTRACT_CHANGED",
+            LabelInUse => "LABEL_IN_USE",
+            MissingVariables => "MISSING_VARIABLES",
         }
     }
 
@@ -125,7 +146,7 @@ impl Code {
     pub fn status(self) -> StatusCode {
         use Code::*;
         match self {
-            ValidationFailed | MalformedJson | IdempotencyKeyReused => {
+            ValidationFailed | MalformedJson | IdempotencyKeyReused | MissingVariables => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -134,9 +155,12 @@ impl Code {
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden | ScopeForbidden => StatusCode::FORBIDDEN,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            TemplateNotFound | ResultNotFound | NotFound => StatusCode::NOT_FOUND,
+            TemplateNotFound | ResultNotFound | NotFound | PromptNotFound | LabelNotFound
+            | RevisionNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            TemplateExists => StatusCode::CONFLICT,
+            TemplateExists | LabelConflict | VariableContractChanged | LabelInUse => {
+                StatusCode::CONFLICT
+            }
             ProviderAuthFailed
             | ProviderBadRequest
             | ProviderUpstreamError
@@ -156,7 +180,7 @@ impl Code {
     }
 
     /// Every code, for documentation and the OpenAPI document.
-    pub const ALL: [Code; 31] = {
+    pub const ALL: [Code; 38] = {
         use Code::*;
         [
             ValidationFailed,
@@ -190,6 +214,13 @@ impl Code {
             RequestTimeout,
             ResultNotStored,
             InternalError,
+            PromptNotFound,
+            LabelNotFound,
+            RevisionNotFound,
+            LabelConflict,
+            VariableContractChanged,
+            LabelInUse,
+            MissingVariables,
         ]
     };
 }
@@ -237,6 +268,15 @@ impl ApiError {
             kind: kind.to_owned(),
         });
         e
+    }
+
+    /// Adds one more field problem.
+    pub fn push_field(&mut self, loc: Vec<Value>, kind: &str, msg: impl Into<String>) {
+        self.fields.push(FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        });
     }
 
     /// Adds a key to the `detail` object.
@@ -436,6 +476,70 @@ impl From<ServiceError> for ApiError {
                     "the provider answered but the result could not be stored; it was not recorded",
                 )
                 .retry_after(Duration::from_secs(1))
+            }
+            ServiceError::PromptNotFound => ApiError::new(Code::PromptNotFound, "Prompt not found"),
+            ServiceError::LabelNotFound => ApiError::new(Code::LabelNotFound, "Label not found"),
+            ServiceError::RevisionNotFound => {
+                ApiError::new(Code::RevisionNotFound, "Revision not found")
+            }
+            ServiceError::InvalidLabel { label } => ApiError::field(
+                Code::ValidationFailed,
+                vec!["path".into(), "label".into()],
+                "invalid_label",
+                format!(
+                    "label {label:?} must match ^[a-z0-9][a-z0-9_.-]{{0,62}}$ and not be `latest`"
+                ),
+            ),
+            ServiceError::LabelConflict { current } => ApiError::new(
+                Code::LabelConflict,
+                match current {
+                    Some(c) => format!("the label points to revision {c}"),
+                    None => "the label does not exist".to_owned(),
+                },
+            )
+            .with("current_revision", current),
+            ServiceError::VariableContractChanged { added } => ApiError::new(
+                Code::VariableContractChanged,
+                format!(
+                    "the target revision needs variables the current one does not: {}; \
+                     send \"force\": true to move anyway",
+                    added.join(", ")
+                ),
+            )
+            .with("added", added),
+            ServiceError::LabelInUse { labels } => ApiError::new(
+                Code::LabelInUse,
+                format!(
+                    "labels point to this template: {}; move or remove them first",
+                    labels.join(", ")
+                ),
+            )
+            .with("labels", labels),
+            ServiceError::MissingVariables { missing } => ApiError::new(
+                Code::MissingVariables,
+                format!("missing variables: {}", missing.join(", ")),
+            )
+            .with("missing", missing),
+            ServiceError::InvalidVariables { names } => {
+                let mut err = ApiError::new(
+                    Code::ValidationFailed,
+                    "variables must be an object of strings, numbers or booleans",
+                );
+                if names.is_empty() {
+                    err.push_field(
+                        vec!["body".into(), "variables".into()],
+                        "invalid_type",
+                        "variables must be an object",
+                    );
+                }
+                for n in names {
+                    err.push_field(
+                        vec!["body".into(), "variables".into(), n.clone().into()],
+                        "invalid_type",
+                        format!("variable {n:?} must be a string, number or boolean"),
+                    );
+                }
+                err
             }
             ServiceError::Storage(s) => s.into(),
         }

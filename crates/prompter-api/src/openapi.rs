@@ -302,6 +302,14 @@ pub struct ErrorDetail {
     pub limit_bytes: Option<u64>,
     /// `INTERNAL_ERROR`: the request id to quote.
     pub request_id: Option<String>,
+    /// `LABEL_CONFLICT`: where the label points now (null: absent).
+    pub current_revision: Option<i64>,
+    /// `VARIABLE_CONTRACT_CHANGED`: the variables the target needs in addition.
+    pub added: Option<Vec<String>>,
+    /// `LABEL_IN_USE`: the labels pointing to the template.
+    pub labels: Option<Vec<String>>,
+    /// `MISSING_VARIABLES`: the variables not given.
+    pub missing: Option<Vec<String>>,
 }
 
 /// `{"detail": {"code", "message", …}}`: every error but validation errors.
@@ -381,9 +389,48 @@ const PROVIDER: &[Code] = &[
     Code::ProbePending,
 ];
 
+/// Prompt routes: tenancy from the key or the query, and the prompt's name.
+const PROMPT: &[Code] = &[Code::ValidationFailed, Code::PromptNotFound, Code::NotFound];
+/// Prompt routes that pick a revision (`label`, `revision`).
+const SELECT: &[Code] = &[
+    Code::InvalidQuery,
+    Code::LabelNotFound,
+    Code::RevisionNotFound,
+];
+
 /// The error codes an operation can answer besides [`ALWAYS`].
 pub fn route_codes(operation_id: &str) -> Vec<Code> {
     let groups: &[&[Code]] = match operation_id {
+        "listPrompts" => &[GUARDED, PAGE, PROMPT],
+        "listRevisions" | "labelHistory" => &[GUARDED, PAGE, PROMPT],
+        "getPrompt" => &[GUARDED, PROMPT, SELECT],
+        "moveLabel" => &[
+            GUARDED,
+            BODY,
+            PROMPT,
+            &[
+                Code::InvalidQuery,
+                Code::RevisionNotFound,
+                Code::LabelConflict,
+                Code::VariableContractChanged,
+            ],
+        ],
+        "removeLabel" => &[GUARDED, PROMPT, &[Code::InvalidQuery, Code::LabelNotFound]],
+        "renderTemplate" => &[GUARDED, BODY, TEMPLATE, &[Code::MissingVariables]],
+        "renderPrompt" => &[GUARDED, BODY, PROMPT, SELECT, &[Code::MissingVariables]],
+        "runPrompt" => &[
+            GUARDED,
+            BODY,
+            PROMPT,
+            SELECT,
+            PROVIDER,
+            &[
+                Code::MissingVariables,
+                Code::IdempotencyKeyReused,
+                Code::RunInFlight,
+                Code::ResultNotStored,
+            ],
+        ],
         "createTemplate" => &[GUARDED, BODY, &[Code::ScopeForbidden, Code::TemplateExists]],
         "checkDuplicate" => &[GUARDED, BODY, &[Code::ScopeForbidden]],
         "ensureVersion" => &[GUARDED, BODY, TEMPLATE, PROVIDER],
@@ -396,10 +443,12 @@ pub fn route_codes(operation_id: &str) -> Vec<Code> {
                 Code::IdempotencyKeyReused,
                 Code::RunInFlight,
                 Code::ResultNotStored,
+                Code::MissingVariables,
             ],
         ],
         "listTemplates" | "listDrift" => &[GUARDED, PAGE],
-        "getTemplate" | "deleteTemplate" | "diffTemplates" => &[GUARDED, TEMPLATE],
+        "getTemplate" | "diffTemplates" => &[GUARDED, TEMPLATE],
+        "deleteTemplate" => &[GUARDED, TEMPLATE, &[Code::LabelInUse]],
         "restoreTemplate" => &[GUARDED, TEMPLATE, &[Code::TemplateExists]],
         "listVersions" | "listResults" => &[GUARDED, TEMPLATE, PAGE],
         "getResult" => &[GUARDED, &[Code::ResultNotFound, Code::NotFound]],
@@ -449,6 +498,15 @@ fn is_open(operation_id: &str) -> bool {
         crate::routes::history::result,
         crate::routes::history::drift,
         crate::routes::history::diff,
+        crate::routes::prompts::list,
+        crate::routes::prompts::revisions,
+        crate::routes::prompts::fetch,
+        crate::routes::prompts::move_label,
+        crate::routes::prompts::remove_label,
+        crate::routes::prompts::label_history,
+        crate::routes::prompts::render_template_route,
+        crate::routes::prompts::render,
+        crate::routes::prompts::run,
         crate::routes::ops::v7_health,
         crate::routes::ops::healthz,
         crate::routes::ops::readyz,
@@ -469,6 +527,7 @@ fn is_open(operation_id: &str) -> bool {
         (name = "templates", description = "Template lifecycle and config diffs"),
         (name = "history", description = "Version and result history"),
         (name = "drift", description = "Provider version drift events"),
+        (name = "prompts", description = "Prompt releases: revisions, labels, fetch with ETag, render, run by label"),
         (name = "ops", description = "Health, readiness, version, metrics, this document"),
     )
 )]

@@ -20,6 +20,17 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// `sqlite` or `postgresql` (V7's health field).
     pub backend_name: &'static str,
+    /// Release settings of the prompt routes.
+    pub releases: ReleaseConfig,
+}
+
+/// Settings of the prompt release routes.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseConfig {
+    /// `Cache-Control` max-age of a fetched prompt, seconds.
+    pub max_age_secs: u64,
+    /// Labels only an admin key may move or remove.
+    pub protected_labels: Vec<String>,
 }
 
 impl AppState {

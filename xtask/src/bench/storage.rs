@@ -226,6 +226,8 @@ fn result(tpl: &prompter_storage::TemplateRecord) -> NewResult {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Acme is a company."}}],
             "usage": {"prompt_tokens": 20, "completion_tokens": 5}}),
         analysis_config: json!({"analysis_scope": "brand"}),
+        release: Default::default(),
+        output: Some("Acme is a company.".into()),
     }
 }
 

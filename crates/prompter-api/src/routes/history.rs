@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Parses the query string, answering 400 `INVALID_QUERY` naming the problem.
-fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::new(Code::InvalidQuery, format!("invalid query string: {e}")))
@@ -24,7 +24,7 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 /// `limit` (1..=1000, default 50) and `cursor` of a list call.
 /// (Inlined in each query struct: `serde(flatten)` breaks number parsing
 /// of url-encoded queries.)
-fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiError> {
+pub(crate) fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(PageRequest::DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
         return Err(ApiError::new(
@@ -222,6 +222,7 @@ pub async fn result(
         request: r.request,
         response: r.response,
         analysis_config: r.analysis_config,
+        output: r.output,
     }))
 }
 

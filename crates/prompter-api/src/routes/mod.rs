@@ -2,6 +2,7 @@
 
 pub mod history;
 pub mod ops;
+pub mod prompts;
 pub mod v7;
 
 use crate::error::{ApiError, Code};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 /// unsupported method answers 405 `METHOD_NOT_ALLOWED` (not 404), and static
 /// segments (`/health`, `/check-duplicate`, `/drift`) are matched before `/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, post, resource};
+    use web::{delete, get, post, put, resource};
     cfg.service(
         web::scope("/api/prompt-templates")
             .service(
@@ -36,7 +37,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/{id}/results").route(get().to(history::results)))
             .service(resource("/{id}/diff/{other_id}").route(get().to(history::diff)))
             .service(resource("/{id}/ensure-version").route(post().to(v7::ensure_version)))
-            .service(resource("/{id}/run").route(post().to(v7::run))),
+            .service(resource("/{id}/run").route(post().to(v7::run)))
+            .service(resource("/{id}/render").route(post().to(prompts::render_template_route))),
+    )
+    .service(
+        web::scope("/api/prompts")
+            .service(resource("").route(get().to(prompts::list)))
+            .service(resource("/{name}").route(get().to(prompts::fetch)))
+            .service(resource("/{name}/revisions").route(get().to(prompts::revisions)))
+            .service(resource("/{name}/render").route(post().to(prompts::render)))
+            .service(resource("/{name}/run").route(post().to(prompts::run)))
+            .service(
+                resource("/{name}/labels/{label}")
+                    .route(put().to(prompts::move_label))
+                    .route(delete().to(prompts::remove_label)),
+            )
+            .service(
+                resource("/{name}/labels/{label}/history").route(get().to(prompts::label_history)),
+            ),
     )
     .service(resource("/metrics").route(get().to(ops::metrics)))
     .service(resource("/healthz").route(get().to(ops::healthz)))
