@@ -157,13 +157,18 @@ fn parse_message(raw: Value) -> Result<Completion, ProviderError> {
         .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
         .filter_map(|b| b.get("text").and_then(Value::as_str))
         .collect();
+    // `input_tokens` excludes cache reads and writes, which are reported
+    // (and billed) apart; the total prompt is their sum.
     let usage = raw.get("usage").filter(|u| u.is_object()).map(|u| {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let opt = |k: &str| u.get(k).and_then(Value::as_u64);
+        let n = |k: &str| opt(k).unwrap_or(0);
         Usage {
             input_tokens: n("input_tokens")
                 + n("cache_creation_input_tokens")
                 + n("cache_read_input_tokens"),
             output_tokens: n("output_tokens"),
+            cached_input_tokens: opt("cache_read_input_tokens"),
+            cache_write_input_tokens: opt("cache_creation_input_tokens"),
         }
     });
     let s = |k: &str| raw.get(k).and_then(Value::as_str).map(str::to_string);

@@ -180,11 +180,15 @@ fn parse_generate(raw: Value) -> Result<Completion, ProviderError> {
                 .collect()
         })
         .unwrap_or_default();
+    // Gemini omits counts that are zero, so an absent
+    // `cachedContentTokenCount` in a present block means none was cached.
     let usage = raw.get("usageMetadata").filter(|u| u.is_object()).map(|u| {
         let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
         Usage {
             input_tokens: n("promptTokenCount"),
             output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+            cached_input_tokens: Some(n("cachedContentTokenCount")),
+            cache_write_input_tokens: None,
         }
     });
     Ok(Completion {

@@ -205,12 +205,19 @@ pub(crate) fn parse_chat_completion(raw: Value) -> Result<Completion, ProviderEr
         })
         .unwrap_or_default()
         .to_string();
+    // `prompt_tokens` includes `prompt_tokens_details.cached_tokens`;
+    // older Azure API versions send no details (cached stays unknown).
     let usage = raw.get("usage").filter(|u| u.is_object()).map(|u| Usage {
         input_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
         output_tokens: u
             .get("completion_tokens")
             .and_then(Value::as_u64)
             .unwrap_or(0),
+        cached_input_tokens: u
+            .get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens"))
+            .and_then(Value::as_u64),
+        cache_write_input_tokens: None,
     });
     Ok(Completion {
         content,

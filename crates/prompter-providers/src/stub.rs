@@ -16,7 +16,7 @@
 //! `probe` returns `{"response_metadata": …}`. `response_model` is the
 //! `modelVersion`/`model` value and `system_fingerprint` the fingerprint, when
 //! present. Usage is a word count: input = words of system + user prompt,
-//! output = words of the echoed content.
+//! output = words of the echoed content; no cache details (`None`).
 //!
 //! Knobs: every call first sleeps `latency` + uniform random `[0, jitter]`,
 //! then fails with probability `failure_rate` with the configured
@@ -246,10 +246,10 @@ impl ModelProvider for StubProvider {
         }
         Ok(Completion {
             content: req.user_prompt.clone(),
-            usage: Some(Usage {
-                input_tokens: words(&req.system_instructions) + words(&req.user_prompt),
-                output_tokens: words(&req.user_prompt),
-            }),
+            usage: Some(Usage::plain(
+                words(&req.system_instructions) + words(&req.user_prompt),
+                words(&req.user_prompt),
+            )),
             raw_response: Value::Object(raw),
             response_model,
             response_id: None,

@@ -86,12 +86,36 @@ impl Completion {
     }
 }
 
-/// Token usage. `input_tokens` includes cached prompt tokens; for Gemini
-/// `output_tokens` includes thinking tokens.
+/// Token usage as the provider reported it.
+///
+/// `input_tokens` is every prompt token, including the ones read from or
+/// written to a prompt cache (Anthropic reports those apart: they are added
+/// here); `cached_input_tokens` and `cache_write_input_tokens` are the parts
+/// of it billed at the cache read and cache write prices. `None` means the
+/// provider did not report that detail (never a guessed zero). Reasoning and
+/// thinking tokens count as output (all four providers bill them so).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// All prompt tokens (uncached + cache reads + cache writes).
     pub input_tokens: u64,
+    /// Output tokens, reasoning/thinking included.
     pub output_tokens: u64,
+    /// Prompt tokens served from the provider's cache.
+    pub cached_input_tokens: Option<u64>,
+    /// Prompt tokens written to the provider's cache (Anthropic).
+    pub cache_write_input_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Input and output only (no cache details reported).
+    pub fn plain(input_tokens: u64, output_tokens: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            cached_input_tokens: None,
+            cache_write_input_tokens: None,
+        }
+    }
 }
 
 /// One probe call.

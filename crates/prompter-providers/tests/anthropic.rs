@@ -76,7 +76,9 @@ async fn anthropic_success_sends_messages_request_and_parses_model_usage_id() {
         c.usage,
         Some(Usage {
             input_tokens: 24,
-            output_tokens: 11
+            output_tokens: 11,
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: Some(0)
         })
     );
     assert_eq!(c.response_model.as_deref(), Some(MODEL));
@@ -144,7 +146,9 @@ async fn anthropic_text_blocks_concatenated_and_cache_tokens_counted() {
         c.usage,
         Some(Usage {
             input_tokens: 1110,
-            output_tokens: 5
+            output_tokens: 5,
+            cached_input_tokens: Some(1000),
+            cache_write_input_tokens: Some(100)
         })
     );
 }

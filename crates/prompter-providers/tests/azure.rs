@@ -80,13 +80,7 @@ async fn azure_success_uses_deployment_path_api_version_and_api_key() {
     let c = client(&server, fast_http()).complete(&req).await.unwrap();
 
     assert_eq!(c.content, "Paris.");
-    assert_eq!(
-        c.usage,
-        Some(Usage {
-            input_tokens: 22,
-            output_tokens: 3
-        })
-    );
+    assert_eq!(c.usage, Some(Usage::plain(22, 3)));
     assert_eq!(c.response_model.as_deref(), Some("gpt-4o-2024-11-20"));
     assert_eq!(c.system_fingerprint, None);
     assert_eq!(

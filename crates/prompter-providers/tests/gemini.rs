@@ -74,7 +74,9 @@ async fn gemini_success_sends_generate_content_and_parses_model_version_and_resp
         c.usage,
         Some(Usage {
             input_tokens: 19,
-            output_tokens: 8
+            output_tokens: 8,
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: None
         })
     );
     assert_eq!(c.response_model.as_deref(), Some("gemini-2.5-flash"));
@@ -125,7 +127,9 @@ async fn gemini_json_schema_maps_to_response_json_schema_and_thoughts_count_as_o
         c.usage,
         Some(Usage {
             input_tokens: 12,
-            output_tokens: 36
+            output_tokens: 36,
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: None
         })
     );
     let (_, body) = single_body(&server).await;
@@ -161,7 +165,9 @@ async fn gemini_blocked_prompt_is_empty_content_with_model_version() {
         c.usage,
         Some(Usage {
             input_tokens: 911,
-            output_tokens: 0
+            output_tokens: 0,
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: None
         })
     );
 }
@@ -428,4 +434,31 @@ async fn gemini_debug_output_redacts_api_key() {
     assert!(!dbg.contains(KEY), "{dbg}");
     assert!(!dbg.contains("AIzaSy"), "{dbg}");
     assert!(dbg.contains("REDACTED"));
+}
+
+#[tokio::test]
+async fn gemini_cached_content_tokens_are_read() {
+    let server = MockServer::start().await;
+    generate()
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+          "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP", "index": 0}],
+          "usageMetadata": {"promptTokenCount": 5000, "cachedContentTokenCount": 4096, "candidatesTokenCount": 7,
+            "thoughtsTokenCount": 3, "totalTokenCount": 5010},
+          "modelVersion": "gemini-2.5-pro", "responseId": "r1"
+        })))
+        .mount(&server)
+        .await;
+    let c = client(&server, fast_http())
+        .complete(&request(MODEL, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.usage,
+        Some(Usage {
+            input_tokens: 5000,
+            output_tokens: 10,
+            cached_input_tokens: Some(4096),
+            cache_write_input_tokens: None
+        })
+    );
 }

@@ -80,7 +80,9 @@ async fn openai_success_sends_chat_request_and_parses_snapshot_fingerprint_usage
         c.usage,
         Some(Usage {
             input_tokens: 31,
-            output_tokens: 9
+            output_tokens: 9,
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: None
         })
     );
     assert_eq!(c.response_model.as_deref(), Some("gpt-4o-2024-08-06"));
@@ -578,4 +580,44 @@ async fn openai_error_message_never_contains_api_key() {
     assert!(!err.to_string().contains(KEY), "{err}");
     assert!(!format!("{err:?}").contains(KEY));
     assert!(err.message().unwrap().contains("[REDACTED]"));
+}
+
+#[tokio::test]
+async fn openai_cached_prompt_tokens_are_read_and_missing_usage_is_none() {
+    let server = MockServer::start().await;
+    chat()
+        .and(body_partial_json(json!({"messages": [{"role": "user", "content": "cached"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-c", "object": "chat.completion", "created": 1764320000, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 2048, "completion_tokens": 12, "total_tokens": 2060,
+                      "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}}
+        })))
+        .mount(&server)
+        .await;
+    chat()
+        .and(body_partial_json(json!({"messages": [{"role": "user", "content": "bare"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-b", "object": "chat.completion", "created": 1764320000, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}]
+        })))
+        .mount(&server)
+        .await;
+    let c = client(&server, fast_http()).await;
+    let mut req = request("gpt-4o", json!({}));
+    req.system_instructions = String::new();
+    req.user_prompt = "cached".into();
+    let done = c.complete(&req).await.unwrap();
+    assert_eq!(
+        done.usage,
+        Some(Usage {
+            input_tokens: 2048,
+            output_tokens: 12,
+            cached_input_tokens: Some(1920),
+            cache_write_input_tokens: None
+        })
+    );
+    req.user_prompt = "bare".into();
+    let done = c.complete(&req).await.unwrap();
+    assert_eq!(done.usage, None);
 }

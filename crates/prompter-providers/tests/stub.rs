@@ -76,13 +76,7 @@ async fn stub_openai_completion_has_fingerprint_and_echoes_prompt() {
     assert_eq!(c.content, "What is the capital of France?");
     assert_eq!(c.system_fingerprint.as_deref(), Some(fp.as_str()));
     assert_eq!(c.response_model, None);
-    assert_eq!(
-        c.usage,
-        Some(Usage {
-            input_tokens: 8,
-            output_tokens: 6
-        })
-    );
+    assert_eq!(c.usage, Some(Usage::plain(8, 6)));
     assert_eq!(c.version_metadata(), json!({"system_fingerprint": fp}));
 }
 

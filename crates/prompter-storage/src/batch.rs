@@ -53,6 +53,9 @@ pub(crate) struct InsertSpec {
     pub(crate) tail: &'static str,
     /// Rows get revision numbers per prompt (templates; see the module doc).
     pub(crate) numbered: bool,
+    /// A statement run after the insert, in its transaction, over the ids
+    /// of the rows it inserted (results: the usage rollup, issue 17).
+    pub(crate) after: Option<fn(Backend, &[Uuid]) -> Statement>,
 }
 
 /// The prompt a numbered row belongs to: (org, workspace, name).
@@ -272,6 +275,9 @@ impl Writer {
         if self.spec.numbered {
             return self.exec_numbered(rows, stmt).await;
         }
+        if let Some(after) = self.spec.after {
+            return self.exec_then(rows, stmt, after).await;
+        }
         let spec = self.spec;
         let _gate = match &self.gate {
             Some(g) => Some(g.lock().await),
@@ -316,6 +322,23 @@ impl Writer {
                 Ok(WriteTx::Sqlite { tx, _gate: gate })
             }
         }
+    }
+
+    /// Inserts, then runs `after` over the rows' ids, in one transaction
+    /// (specs without a tail: every row is inserted or the statement fails).
+    async fn exec_then(
+        &self,
+        rows: &[(Uuid, Option<&PromptKey>)],
+        insert: Statement,
+        after: fn(Backend, &[Uuid]) -> Statement,
+    ) -> Result<Returned, DbFail> {
+        debug_assert!(!self.spec.returns_ids());
+        let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+        let mut tx = self.begin().await?;
+        tx.execute(insert).await?;
+        tx.execute(after(self.backend, &ids)).await?;
+        tx.commit().await?;
+        Ok(HashMap::new())
     }
 
     /// Inserts, then numbers the inserted rows per prompt, in one transaction.

@@ -91,8 +91,8 @@ pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
-    LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
-    IDEMPOTENCY_IN_FLIGHT_LEASE,
+    LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary, UsageKey,
+    UsageQuery, UsageRow, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

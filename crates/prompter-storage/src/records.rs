@@ -248,6 +248,27 @@ pub struct ResultRecord {
     pub release: RunRelease,
     /// The model's text (null for runs stored before it was recorded).
     pub output: Option<String>,
+    /// Provider, token counts and cost of the run.
+    pub usage: RunUsage,
+}
+
+/// What a run records about the provider call it made (issue 17). Token
+/// counts are None when the provider reported none (never a guessed 0);
+/// `cost_micros` (integer micro-dollars) is None when the model has no price.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunUsage {
+    /// The provider that served the run (`openai`, `azure-openai`, …).
+    pub provider: Option<String>,
+    /// All prompt tokens (cache reads and writes included).
+    pub input_tokens: Option<i64>,
+    /// Output tokens (reasoning included).
+    pub output_tokens: Option<i64>,
+    /// Prompt tokens read from the provider's cache.
+    pub cached_input_tokens: Option<i64>,
+    /// Prompt tokens written to the provider's cache.
+    pub cache_write_input_tokens: Option<i64>,
+    /// Cost in micro-dollars.
+    pub cost_micros: Option<i64>,
 }
 
 /// What a run records about the release it ran.
@@ -283,6 +304,8 @@ pub struct ResultHead {
     pub created_at: DateTime<Utc>,
     /// The release the run went through.
     pub release: RunRelease,
+    /// Provider, token counts and cost of the run.
+    pub usage: RunUsage,
 }
 
 impl ResultHead {
@@ -309,6 +332,7 @@ impl ResultHead {
             created_at: self.created_at,
             release: self.release,
             output,
+            usage: self.usage,
         }
     }
 }
@@ -326,6 +350,7 @@ impl From<&ResultRecord> for ResultHead {
             country: r.country.clone(),
             created_at: r.created_at,
             release: r.release.clone(),
+            usage: r.usage.clone(),
         }
     }
 }
@@ -357,6 +382,8 @@ pub struct NewResult {
     pub release: RunRelease,
     /// The model's text.
     pub output: Option<String>,
+    /// Provider, token counts and cost (rolled up into `usage_daily`).
+    pub usage: RunUsage,
 }
 
 /// Filter of result listings.

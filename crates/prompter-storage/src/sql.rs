@@ -138,6 +138,19 @@ impl Row<'_> {
         }
     }
 
+    /// A 64-bit column (`BIGINT` on PostgreSQL, where [`Row::i64`] reads `INTEGER`).
+    pub(crate) fn big_opt(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        self.row
+            .try_get::<Option<i64>>("", col)
+            .map_err(|e| col_err(col, e))
+    }
+
+    /// A non-null 64-bit column.
+    pub(crate) fn big(&self, col: &str) -> Result<i64, StorageError> {
+        self.big_opt(col)?
+            .ok_or_else(|| col_err(col, "unexpected NULL"))
+    }
+
     pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StorageError> {
         self.uuid_opt(col)?
             .ok_or_else(|| col_err(col, "unexpected NULL"))

@@ -228,6 +228,14 @@ fn result(tpl: &prompter_storage::TemplateRecord) -> NewResult {
         analysis_config: json!({"analysis_scope": "brand"}),
         release: Default::default(),
         output: Some("Acme is a company.".into()),
+        usage: prompter_storage::RunUsage {
+            provider: Some("openai".into()),
+            input_tokens: Some(20),
+            output_tokens: Some(5),
+            cached_input_tokens: Some(0),
+            cache_write_input_tokens: None,
+            cost_micros: Some(100),
+        },
     }
 }
 

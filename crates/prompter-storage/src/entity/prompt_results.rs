@@ -25,6 +25,14 @@ pub struct Model {
     pub label: Option<String>,
     /// The model's text.
     pub output: Option<String>,
+    /// Token counts and cost (issue 17); NULL when not reported / unpriced.
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub cache_write_input_tokens: Option<i64>,
+    pub cost_micros: Option<i64>,
+    /// The provider that served the run.
+    pub provider: Option<String>,
 }
 
 /// Relations.

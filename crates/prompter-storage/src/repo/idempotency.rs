@@ -121,6 +121,9 @@ impl Store {
         tx.execute(stmt)
             .await
             .map_err(|e| e.into_storage("prompt_results"))?;
+        tx.execute(crate::repo::usage::rollup_stmt(b, &[rec.id]))
+            .await
+            .map_err(|e| e.into_storage("usage_daily"))?;
         tx.execute(self.stmt(
             COMPLETE_SQL,
             vec![b.uuid(rec.id), b.uuid(template_id), sql::text(key)],

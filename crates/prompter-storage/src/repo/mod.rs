@@ -7,9 +7,11 @@ mod outbox;
 mod prompts;
 mod results;
 mod templates;
+pub(crate) mod usage;
 mod versions;
 
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub(crate) use results::RESULT_INSERT;
 pub(crate) use templates::TEMPLATE_INSERT;
+pub use usage::{UsageKey, UsageQuery, UsageRow};

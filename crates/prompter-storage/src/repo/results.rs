@@ -4,8 +4,8 @@ use crate::batch::InsertSpec;
 use crate::entity::prompt_results::{Column as C, Entity as Results};
 use crate::sql::{self, Row};
 use crate::{
-    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, RunRelease, Scope,
-    StorageError, Store,
+    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, RunRelease, RunUsage,
+    Scope, StorageError, Store,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
@@ -15,17 +15,21 @@ const TABLE: &str = "prompt_results";
 
 pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, workspace_id, \
     template_id, version_id, provider_version_key, system_fingerprint, country, request, \
-    response, analysis_config, created_at, revision, label, output) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    response, analysis_config, created_at, revision, label, output, provider, input_tokens, \
+    output_tokens, cached_input_tokens, cache_write_input_tokens, cost_micros) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21)";
 
 /// The group-commit writer's rows: the columns of [`INSERT_SQL`], in its order.
 pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
     table: TABLE,
     columns: "id, org_id, workspace_id, template_id, version_id, provider_version_key, \
         system_fingerprint, country, request, response, analysis_config, created_at, revision, \
-        label, output",
+        label, output, provider, input_tokens, output_tokens, cached_input_tokens, \
+        cache_write_input_tokens, cost_micros",
     tail: "",
     numbered: false,
+    after: Some(crate::repo::usage::rollup_stmt),
 };
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
@@ -38,7 +42,7 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
 }
 
 /// A listing's columns: every one but the JSON payloads.
-const HEAD_COLUMNS: [C; 11] = [
+const HEAD_COLUMNS: [C; 17] = [
     C::Id,
     C::OrgId,
     C::WorkspaceId,
@@ -50,6 +54,12 @@ const HEAD_COLUMNS: [C; 11] = [
     C::CreatedAt,
     C::Revision,
     C::Label,
+    C::Provider,
+    C::InputTokens,
+    C::OutputTokens,
+    C::CachedInputTokens,
+    C::CacheWriteInputTokens,
+    C::CostMicros,
 ];
 
 fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
@@ -66,6 +76,14 @@ fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
         release: RunRelease {
             revision: r.i64_opt("revision")?,
             label: r.text_opt("label")?,
+        },
+        usage: RunUsage {
+            provider: r.text_opt("provider")?,
+            input_tokens: r.big_opt("input_tokens")?,
+            output_tokens: r.big_opt("output_tokens")?,
+            cached_input_tokens: r.big_opt("cached_input_tokens")?,
+            cache_write_input_tokens: r.big_opt("cache_write_input_tokens")?,
+            cost_micros: r.big_opt("cost_micros")?,
         },
     })
 }
@@ -89,6 +107,7 @@ impl Store {
             created_at: sql::now(),
             release: r.release,
             output: r.output,
+            usage: r.usage,
         };
         let values = vec![
             b.uuid(rec.id),
@@ -106,6 +125,12 @@ impl Store {
             sql::int_opt(rec.release.revision),
             sql::text_opt(rec.release.label.as_deref()),
             sql::text_opt(rec.output.as_deref()),
+            sql::text_opt(rec.usage.provider.as_deref()),
+            sql::int_opt(rec.usage.input_tokens),
+            sql::int_opt(rec.usage.output_tokens),
+            sql::int_opt(rec.usage.cached_input_tokens),
+            sql::int_opt(rec.usage.cache_write_input_tokens),
+            sql::int_opt(rec.usage.cost_micros),
         ];
         (self.stmt(INSERT_SQL, values), rec)
     }

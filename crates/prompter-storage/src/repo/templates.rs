@@ -42,6 +42,7 @@ pub(crate) static TEMPLATE_INSERT: InsertSpec = InsertSpec {
     tail: " ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL \
         DO NOTHING RETURNING id",
     numbered: true,
+    after: None,
 };
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {

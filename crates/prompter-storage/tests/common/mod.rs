@@ -98,5 +98,6 @@ pub fn new_result(
         analysis_config: json!({"analysis_scope": "brand"}),
         release: Default::default(),
         output: Some("hello".into()),
+        usage: Default::default(),
     }
 }
