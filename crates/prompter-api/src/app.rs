@@ -15,7 +15,7 @@ use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
 use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
 use prompter_service::webhook::{self, WebhookConfig};
-use prompter_service::{Prompter, RedisGuard, ServiceConfig};
+use prompter_service::{PriceTable, Prompter, RedisGuard, ServiceConfig};
 use prompter_storage::{Backend, PoolConfig, Store};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -61,6 +61,34 @@ impl std::fmt::Debug for Application {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
+}
+
+/// The price table in effect: `--price-table FILE` or the built-in one, plus
+/// `--azure-deployment-model` mappings.
+pub fn price_table(args: &ServeArgs) -> Result<PriceTable, StartupError> {
+    let table = match args.price_table.as_deref().filter(|p| !p.is_empty()) {
+        None => PriceTable::builtin(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartupError::Config(format!("--price-table {path}: {e}")))?;
+            PriceTable::parse(&text)
+                .map_err(|e| StartupError::Config(format!("--price-table {path}: {e}")))?
+        }
+    };
+    let mut map = Vec::new();
+    for pair in args.azure_deployment_model.iter().filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((d, m)) if !d.trim().is_empty() && !m.trim().is_empty() => {
+                map.push((d.trim().to_string(), m.trim().to_string()))
+            }
+            _ => {
+                return Err(StartupError::Config(format!(
+                    "--azure-deployment-model: `{pair}` is not deployment=model"
+                )))
+            }
+        }
+    }
+    Ok(table.with_azure_deployments(map))
 }
 
 /// Opens the store, applies or checks migrations, and pins the hash algorithm.
@@ -176,6 +204,7 @@ impl Application {
             probe_disabled: args.probe_disabled,
             limits: args.security.parser_limits(),
             webhook_enabled: args.webhook_url.as_deref().is_some_and(|u| !u.is_empty()),
+            prices: Arc::new(price_table(&args)?),
             ..ServiceConfig::default()
         };
         let body = BodyConfig {

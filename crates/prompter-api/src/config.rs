@@ -131,6 +131,14 @@ pub struct ServeArgs {
         default_value = "production"
     )]
     pub protected_labels: Vec<String>,
+    /// Price table (TOML shaped like the built-in `config/prices.toml`) that
+    /// replaces the built-in one; review either before billing from it.
+    #[arg(long, env = "PROMPTER_PRICE_TABLE")]
+    pub price_table: Option<String>,
+    /// Azure OpenAI deployment → underlying model for pricing
+    /// (`deployment=model,…`), over the table's `[azure_deployments]`.
+    #[arg(long, env = "PROMPTER_AZURE_DEPLOYMENT_MODEL", value_delimiter = ',')]
+    pub azure_deployment_model: Vec<String>,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -148,13 +148,41 @@ pub struct EnsuredVersion {
     pub captured_at: String,
 }
 
-/// Token counts of a run (filled by a later change; null for now).
+/// Token counts and cost of a run, as the provider reported them.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunUsage {
-    /// Prompt tokens.
+    /// Prompt tokens (cache reads and writes included).
     pub input_tokens: u64,
-    /// Completion tokens.
+    /// Completion tokens (reasoning included).
     pub output_tokens: u64,
+    /// Prompt tokens read from the provider's cache (null: not reported).
+    pub cached_input_tokens: Option<u64>,
+    /// Prompt tokens written to the provider's cache (null: not reported).
+    pub cache_write_input_tokens: Option<u64>,
+    /// Cost at the price table's list prices, integer micro-dollars (null: the model has no price).
+    pub cost_micros: Option<i64>,
+    /// `cost_micros` in USD.
+    pub cost_usd: Option<f64>,
+}
+
+impl RunUsage {
+    /// The stored usage, when the provider reported any.
+    pub fn from_stored(u: &prompter_storage::RunUsage) -> Option<RunUsage> {
+        let n = |v: Option<i64>| v.map(|v| u64::try_from(v).unwrap_or(0));
+        Some(RunUsage {
+            input_tokens: n(u.input_tokens)?,
+            output_tokens: n(u.output_tokens)?,
+            cached_input_tokens: n(u.cached_input_tokens),
+            cache_write_input_tokens: n(u.cache_write_input_tokens),
+            cost_micros: u.cost_micros,
+            cost_usd: u.cost_micros.map(micros_to_usd),
+        })
+    }
+}
+
+/// Micro-dollars as USD.
+pub fn micros_to_usd(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 /// run answer (V7's fields, plus `output` and `usage`).
@@ -173,7 +201,7 @@ pub struct RunAnswer {
     pub created_at: String,
     /// The model's text (null for results stored before it was recorded).
     pub output: Option<String>,
-    /// Token counts (null until they are recorded).
+    /// Token counts and cost (null when the provider reported no usage).
     pub usage: Option<RunUsage>,
 }
 
@@ -186,7 +214,7 @@ impl From<&ResultRecord> for RunAnswer {
             system_fingerprint: r.system_fingerprint.clone(),
             created_at: ts(r.created_at),
             output: r.output.clone(),
-            usage: None,
+            usage: RunUsage::from_stored(&r.usage),
         }
     }
 }
@@ -564,6 +592,8 @@ pub struct ResultSummary {
     pub revision: Option<i64>,
     /// Label the run went through (run by label).
     pub label: Option<String>,
+    /// Token counts and cost (null when the provider reported no usage).
+    pub usage: Option<RunUsage>,
 }
 
 impl From<&ResultRecord> for ResultSummary {
@@ -584,6 +614,7 @@ impl From<&ResultHead> for ResultSummary {
             created_at: ts(r.created_at),
             revision: r.release.revision,
             label: r.release.label.clone(),
+            usage: RunUsage::from_stored(&r.usage),
         }
     }
 }

@@ -452,6 +452,7 @@ pub fn route_codes(operation_id: &str) -> Vec<Code> {
         "restoreTemplate" => &[GUARDED, TEMPLATE, &[Code::TemplateExists]],
         "listVersions" | "listResults" => &[GUARDED, TEMPLATE, PAGE],
         "getResult" => &[GUARDED, &[Code::ResultNotFound, Code::NotFound]],
+        "getUsage" => &[GUARDED, &[Code::InvalidQuery]],
         // Only with `--metrics-auth`.
         "metrics" => &[GUARDED],
         _ => &[],
@@ -507,6 +508,7 @@ fn is_open(operation_id: &str) -> bool {
         crate::routes::prompts::render_template_route,
         crate::routes::prompts::render,
         crate::routes::prompts::run,
+        crate::routes::usage::usage,
         crate::routes::ops::v7_health,
         crate::routes::ops::healthz,
         crate::routes::ops::readyz,
@@ -528,6 +530,7 @@ fn is_open(operation_id: &str) -> bool {
         (name = "history", description = "Version and result history"),
         (name = "drift", description = "Provider version drift events"),
         (name = "prompts", description = "Prompt releases: revisions, labels, fetch with ETag, render, run by label"),
+        (name = "usage", description = "Token usage and cost from daily rollups"),
         (name = "ops", description = "Health, readiness, version, metrics, this document"),
     )
 )]
@@ -732,6 +735,7 @@ mod tests {
             ("/api/prompt-templates/{id}/diff/{other_id}", "get"),
             ("/api/prompt-templates/{id}/ensure-version", "post"),
             ("/api/prompt-templates/{id}/run", "post"),
+            ("/api/usage", "get"),
             ("/metrics", "get"),
             ("/healthz", "get"),
             ("/readyz", "get"),

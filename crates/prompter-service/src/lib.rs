@@ -13,15 +13,18 @@ pub mod error;
 pub mod guard;
 mod history;
 pub mod metrics_catalog;
+pub mod pricing;
 pub mod prompts;
 mod runs;
 pub mod telemetry;
 mod templates;
+mod usage;
 mod versions;
 pub mod webhook;
 
 pub use error::{ServiceError, ServiceResult};
 pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};
+pub use pricing::PriceTable;
 pub use prompter_storage::Scope;
 pub use prompts::{LabelMoveRequest, LabelMoved, ResolvedPrompt, Selector};
 pub use runs::{IdempotencyKey, RunOutcome, RunRequest, IDEMPOTENCY_TTL};
@@ -50,6 +53,8 @@ pub struct ServiceConfig {
     pub probe_wait_timeout: Duration,
     /// Whether drift events are queued for webhook delivery.
     pub webhook_enabled: bool,
+    /// List prices that cost each run (default: the shipped `config/prices.toml`).
+    pub prices: Arc<pricing::PriceTable>,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +67,7 @@ impl Default for ServiceConfig {
             probe_disabled: false,
             probe_wait_timeout: Duration::from_secs(30),
             webhook_enabled: false,
+            prices: Arc::new(pricing::PriceTable::builtin()),
         }
     }
 }

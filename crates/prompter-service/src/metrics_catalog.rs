@@ -40,6 +40,16 @@ pub const DB_POOL_CONNECTIONS: &str = "prompter_db_pool_connections";
 /// Database operations that failed because the pool or database was unavailable.
 pub const DB_POOL_TIMEOUTS_TOTAL: &str = "prompter_db_pool_timeouts_total";
 
+/// Tokens reported by providers, by `provider`, `model` and `kind` (input,
+/// output, cached_input, cache_write_input; cached and cache-write tokens
+/// are also counted in input).
+pub const TOKENS_TOTAL: &str = "prompter_tokens_total";
+/// Cost of runs in USD by `provider`, `model` (list prices; monotonic, a
+/// gauge only because the metrics facade's counters are integers).
+pub const COST_USD_TOTAL: &str = "prompter_cost_usd_total";
+/// Runs with usage whose model has no price (cost stored as null), by `provider`, `model`.
+pub const COST_UNPRICED_TOTAL: &str = "prompter_cost_unpriced_total";
+
 /// Provider names used as label values.
 pub const PROVIDERS: [&str; 5] = ["openai", "azure-openai", "anthropic", "google", "unknown"];
 /// Provider error kinds used as label values.

@@ -293,6 +293,7 @@ impl Prompter {
             "runtime_vars": req.runtime_vars,
             "use_grounding": req.use_grounding,
         });
+        let usage = self.run_usage(name, &model, completion.usage.as_ref());
         Ok(NewResult {
             org_id: tpl.org_id.clone(),
             workspace_id: tpl.workspace_id.clone(),
@@ -309,6 +310,7 @@ impl Prompter {
                 label: req.label.clone(),
             },
             output: Some(completion.content),
+            usage,
         })
     }
 }

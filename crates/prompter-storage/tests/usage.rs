@@ -76,8 +76,7 @@ fn expected(
 async fn report(store: &Store, scope: &Scope, keys: &[UsageKey]) -> Vec<UsageRow> {
     let q = UsageQuery {
         group_by: keys.to_vec(),
-        since: None,
-        until: None,
+        ..Default::default()
     };
     let mut rows = store.usage(scope, &q).await.unwrap();
     rows.sort_by(|a, b| a.keys.cmp(&b.keys));
@@ -167,7 +166,7 @@ async fn usage_report_equals_sums_over_results(db: TestDb) {
     let q = UsageQuery {
         group_by: vec![UsageKey::Day],
         since: Some(tomorrow),
-        until: None,
+        ..Default::default()
     };
     assert!(store
         .usage(&Scope::Unrestricted, &q)

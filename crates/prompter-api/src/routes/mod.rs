@@ -3,6 +3,7 @@
 pub mod history;
 pub mod ops;
 pub mod prompts;
+pub mod usage;
 pub mod v7;
 
 use crate::error::{ApiError, Code};
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/{name}/labels/{label}/history").route(get().to(prompts::label_history)),
             ),
     )
+    .service(resource("/api/usage").route(get().to(usage::usage)))
     .service(resource("/metrics").route(get().to(ops::metrics)))
     .service(resource("/healthz").route(get().to(ops::healthz)))
     .service(resource("/readyz").route(get().to(ops::readyz)))

@@ -10,4 +10,5 @@ mod faults;
 mod fuzz;
 mod helpers;
 mod probe_guard;
+mod usage;
 mod v7_routes;

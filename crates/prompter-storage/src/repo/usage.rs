@@ -131,9 +131,14 @@ impl UsageKey {
     }
 }
 
-/// What to report: groups and an inclusive range of UTC days.
+/// What to report: groups, an inclusive range of UTC days, and optional
+/// org/workspace filters (applied within the caller's scope).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageQuery {
+    /// Only this org.
+    pub org_id: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
     /// Grouping keys (duplicates ignored); empty = one total row.
     pub group_by: Vec<UsageKey>,
     /// First day (inclusive).
@@ -197,6 +202,15 @@ impl Store {
                     param(sql::text(ws), &mut values)
                 ));
             }
+        }
+        if let Some(o) = &q.org_id {
+            conds.push(format!("org_id = {}", param(sql::text(o), &mut values)));
+        }
+        if let Some(w) = &q.workspace_id {
+            conds.push(format!(
+                "workspace_id = {}",
+                param(sql::text(w), &mut values)
+            ));
         }
         if let Some(d) = q.since {
             let p = param(sql::text(&d.format("%Y-%m-%d").to_string()), &mut values);
