@@ -737,6 +737,15 @@ mod tests {
             ("/readyz", "get"),
             ("/version", "get"),
             ("/openapi.json", "get"),
+            ("/api/prompt-templates/{id}/render", "post"),
+            ("/api/prompts", "get"),
+            ("/api/prompts/{name}", "get"),
+            ("/api/prompts/{name}/revisions", "get"),
+            ("/api/prompts/{name}/render", "post"),
+            ("/api/prompts/{name}/run", "post"),
+            ("/api/prompts/{name}/labels/{label}", "put"),
+            ("/api/prompts/{name}/labels/{label}", "delete"),
+            ("/api/prompts/{name}/labels/{label}/history", "get"),
         ] {
             let op = &paths[path][method];
             assert!(op.is_object(), "{method} {path} is documented");
