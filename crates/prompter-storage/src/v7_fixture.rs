@@ -12,7 +12,9 @@
 
 use crate::testing::TestDb;
 use crate::Backend;
-use prompter_domain::{canonicalize, hash8, ConfigHash, HashAlgorithm, Json, Limits, TemplateRequest};
+use prompter_domain::{
+    canonicalize, hash8, ConfigHash, HashAlgorithm, Json, Limits, TemplateRequest,
+};
 use sqlx::Connection;
 
 /// A template as V7 stored it.
@@ -213,12 +215,7 @@ pub const ORG: &str = "4f8b2c1e-9d3a-4e6b-8c2d-1a2b3c4d5e6f";
 /// Workspace of the seeded rows.
 pub const WORKSPACE: &str = "0c9d8e7f-6a5b-4c3d-9e2f-112233445566";
 
-fn template(
-    n: u128,
-    body: String,
-    deleted: bool,
-    created_at: &'static str,
-) -> V7Template {
+fn template(n: u128, body: String, deleted: bool, created_at: &'static str) -> V7Template {
     let req = TemplateRequest::parse(body.as_bytes(), &Limits::default())
         .unwrap_or_else(|e| panic!("fixture body {body}: {e}"));
     let canonical = canonicalize(&req.config);
@@ -261,7 +258,12 @@ pub fn rows() -> V7Seed {
             false,
             "2026-12-01 19:10:52.331260",
         ),
-        template(3, body("Deleted {{brand}}", ""), true, "2026-12-01 19:10:53.5"),
+        template(
+            3,
+            body("Deleted {{brand}}", ""),
+            true,
+            "2026-12-01 19:10:53.5",
+        ),
         template(
             4,
             body("Huge {{brand}}", r#","inference_params":{"x":1e16}"#),

@@ -27,7 +27,10 @@ fn flavour(db: &TestDb) -> V7Flavour {
     }
 }
 
-async fn adopt(db: &TestDb, opts: AdoptOptions) -> (Result<adopt::AdoptReport, StorageError>, String) {
+async fn adopt(
+    db: &TestDb,
+    opts: AdoptOptions,
+) -> (Result<adopt::AdoptReport, StorageError>, String) {
     let mut out = Vec::new();
     let r = adopt::adopt_v7(db.url(), opts, &mut out).await;
     (r, String::from_utf8(out).unwrap())
@@ -105,11 +108,19 @@ async fn adopts_in_place_keeping_every_row(db: TestDb) {
     let v7_schema = schema(db.url(), b).await;
 
     // Dry run: the plan and the counts, nothing written.
-    let (r, out) = adopt(&db, AdoptOptions { dry_run: true, ..Default::default() }).await;
+    let (r, out) = adopt(
+        &db,
+        AdoptOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await;
     println!("{out}");
     let r = r.unwrap();
     assert_eq!(r.outcome, Outcome::DryRun);
-    let counts = "templates 4 (active 3, soft-deleted 1), versions 1, results 2 (1 without version)";
+    let counts =
+        "templates 4 (active 3, soft-deleted 1), versions 1, results 2 (1 without version)";
     assert!(out.contains(&format!("Counts before: {counts}")), "{out}");
     assert!(out.contains("Dry run: nothing was written."), "{out}");
     assert_eq!(schema(db.url(), b).await, v7_schema);
@@ -129,11 +140,16 @@ async fn adopts_in_place_keeping_every_row(db: TestDb) {
     assert_eq!(mismatched, seed.expected_mismatches(b), "{out}");
     if b == Backend::Sqlite {
         let backup = r.backup.clone().expect("SQLite adoption writes a backup");
-        assert!(out.contains(&format!("Backup: {}", backup.display())), "{out}");
+        assert!(
+            out.contains(&format!("Backup: {}", backup.display())),
+            "{out}"
+        );
         let backup_url = format!("sqlite://{}", backup.display());
         assert_eq!(
             adopt::inspect(&backup_url).await.unwrap(),
-            DbKind::V7 { flavour: V7Flavour::Sqlite },
+            DbKind::V7 {
+                flavour: V7Flavour::Sqlite
+            },
             "the backup is the V7 database as it was"
         );
     }
@@ -145,14 +161,20 @@ async fn adopts_in_place_keeping_every_row(db: TestDb) {
 
     let store = db.connect().await;
     assert!(store.pending_migrations().await.unwrap().is_empty());
-    assert_eq!(store.hash_algorithm().await.unwrap().as_deref(), Some("sha256"));
+    assert_eq!(
+        store.hash_algorithm().await.unwrap().as_deref(),
+        Some("sha256")
+    );
     let adoption = store.adoption().await.unwrap().expect("adoption facts");
     assert_eq!(adoption.from, flavour(&db).as_str());
     assert_eq!(adoption.uuid_ids_case_insensitive, b == Backend::Postgres);
 
     // Templates: ids, hashes, canonical text, both timestamp spellings, soft delete.
     for t in &seed.templates {
-        let rec = store.get_template(&Scope::Unrestricted, t.id).await.unwrap();
+        let rec = store
+            .get_template(&Scope::Unrestricted, t.id)
+            .await
+            .unwrap();
         assert_eq!(rec.config_hash, t.config_hash);
         assert_eq!(rec.org_id, t.org_id);
         assert_eq!(rec.deleted_at.is_some(), t.deleted);
@@ -163,24 +185,41 @@ async fn adopts_in_place_keeping_every_row(db: TestDb) {
     let t = |i: usize| seed.templates[i].id;
     let created = |id| {
         let store = store.clone();
-        async move { store.get_template(&Scope::Unrestricted, id).await.unwrap().created_at }
+        async move {
+            store
+                .get_template(&Scope::Unrestricted, id)
+                .await
+                .unwrap()
+                .created_at
+        }
     };
-    assert_eq!(created(t(0)).await, Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 51).unwrap());
+    assert_eq!(
+        created(t(0)).await,
+        Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 51).unwrap()
+    );
     assert_eq!(
         created(t(1)).await,
-        Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 52).unwrap() + chrono::Duration::microseconds(331_260)
+        Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 52).unwrap()
+            + chrono::Duration::microseconds(331_260)
     );
     assert_eq!(
         created(t(2)).await,
-        Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 53).unwrap() + chrono::Duration::milliseconds(500)
+        Utc.with_ymd_and_hms(2026, 12, 1, 19, 10, 53).unwrap()
+            + chrono::Duration::milliseconds(500)
     );
-    let big = store.get_template(&Scope::Unrestricted, t(0)).await.unwrap();
+    let big = store
+        .get_template(&Scope::Unrestricted, t(0))
+        .await
+        .unwrap();
     assert!(
-        big.config_canonical_json.contains("123456789012345678901234567890"),
+        big.config_canonical_json
+            .contains("123456789012345678901234567890"),
         "{}",
         big.config_canonical_json
     );
-    assert!(big.config_canonical_json.contains("Grüße {{brand}} in 東京 😀"));
+    assert!(big
+        .config_canonical_json
+        .contains("Grüße {{brand}} in 東京 😀"));
 
     // Results: full request and response, with and without a version.
     for r in &seed.results {
@@ -206,7 +245,11 @@ async fn adopts_in_place_keeping_every_row(db: TestDb) {
         .iter()
         .map(|r| r.try_get::<String>("", "template_id").unwrap())
         .collect();
-    let want: Vec<String> = seed.expected_mismatches(b).iter().map(|u| u.to_string()).collect();
+    let want: Vec<String> = seed
+        .expected_mismatches(b)
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
     assert_eq!(listed, want);
     store.close().await;
 
@@ -234,10 +277,16 @@ async fn failure_half_way_changes_nothing(db: TestDb) {
     )
     .await;
     assert!(r.is_err(), "{out}");
-    assert_eq!(schema(db.url(), b).await, before, "V7's schema is unchanged");
+    assert_eq!(
+        schema(db.url(), b).await,
+        before,
+        "V7's schema is unchanged"
+    );
     assert_eq!(
         adopt::inspect(db.url()).await.unwrap(),
-        DbKind::V7 { flavour: flavour(&db) }
+        DbKind::V7 {
+            flavour: flavour(&db)
+        }
     );
     // and a real run afterwards still works
     let (r, out) = adopt(&db, AdoptOptions::default()).await;
@@ -268,16 +317,25 @@ async fn refused_open_writes_nothing(db: TestDb) {
     let err = adopt::check_openable(db.url(), true).await.unwrap_err();
     assert!(matches!(err, StorageError::Refused { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("V7 database") && msg.contains("prompter migrate adopt-v7"), "{msg}");
+    assert!(
+        msg.contains("V7 database") && msg.contains("prompter migrate adopt-v7"),
+        "{msg}"
+    );
     assert!(!msg.contains('\n'), "one line: {msg}");
     for cmd in [MigrateCommand::Up, MigrateCommand::Status] {
         let mut out = Vec::new();
-        let err = run_with_output(db.url(), cmd, None, &mut out).await.unwrap_err();
+        let err = run_with_output(db.url(), cmd, None, &mut out)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("adopt-v7"), "{err}");
     }
     assert_eq!(schema(db.url(), b).await, schema_before);
     if let Some(files) = files_before {
-        assert_eq!(sqlite_files(&db), files, "not a byte changed, no file added");
+        assert_eq!(
+            sqlite_files(&db),
+            files,
+            "not a byte changed, no file added"
+        );
     }
 }
 
@@ -312,15 +370,28 @@ async fn adopted_database_guards_its_adoption_point(db: TestDb) {
         assert!(err.contains("--yes-destroy-v7-data"), "{err}\n{out}");
     }
     let store = db.connect().await;
-    assert_eq!(store.applied_migrations().await.unwrap(), all, "nothing rolled back");
-    let n = store.get_template(&Scope::Unrestricted, v7_fixture::rows().templates[0].id).await;
+    assert_eq!(
+        store.applied_migrations().await.unwrap(),
+        all,
+        "nothing rolled back"
+    );
+    let n = store
+        .get_template(&Scope::Unrestricted, v7_fixture::rows().templates[0].id)
+        .await;
     assert!(n.is_ok());
     store.close().await;
     if all.len() > 1 {
         // Above the adoption point, down works (with --yes) and lists what it drops.
-        let (r, out) = run(MigrateCommand::Down { steps: 1, confirm: yes }).await;
+        let (r, out) = run(MigrateCommand::Down {
+            steps: 1,
+            confirm: yes,
+        })
+        .await;
         r.unwrap();
-        assert!(out.contains("Tables that would be dropped (rows):"), "{out}");
+        assert!(
+            out.contains("Tables that would be dropped (rows):"),
+            "{out}"
+        );
         let (r, _) = run(MigrateCommand::Up).await;
         r.unwrap();
     }

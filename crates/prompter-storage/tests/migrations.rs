@@ -41,15 +41,19 @@ async fn up_down_up(db: TestDb) {
     // tables are back and empty
     common::template(&store, "o", "w").await;
     // the CLI: down one step, status shows it pending, up again
-    let out = migrate(&db, MigrateCommand::Down {
+    let out = migrate(
+        &db,
+        MigrateCommand::Down {
             steps: 1,
             confirm: prompter_storage::migrate_cli::Confirm {
                 yes: true,
                 destroy_v7_data: false,
             },
-        }, None)
-        .await
-        .unwrap();
+        },
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         out.contains(&format!("Rolled back {}", all.last().unwrap())),
         "{out}"
@@ -77,14 +81,18 @@ async fn fresh_then_status_shows_nothing_pending(db: TestDb) {
     assert!(out.contains("not pinned yet"), "{out}");
     let store = db.store().await;
     common::template(&store, "o", "w").await;
-    let out = migrate(&db, MigrateCommand::Fresh {
+    let out = migrate(
+        &db,
+        MigrateCommand::Fresh {
             confirm: prompter_storage::migrate_cli::Confirm {
                 yes: true,
                 destroy_v7_data: false,
             },
-        }, Some("sha256"))
-        .await
-        .unwrap();
+        },
+        Some("sha256"),
+    )
+    .await
+    .unwrap();
     assert!(out.contains("Applied m20260101_000001_init"), "{out}");
     assert!(out.contains("Hash algorithm: sha256 (pinned now)"), "{out}");
     let out = migrate(&db, MigrateCommand::Status, None).await.unwrap();

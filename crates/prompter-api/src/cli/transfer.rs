@@ -72,9 +72,12 @@ pub fn export_line(t: &TemplateRecord) -> String {
 
 /// Writes every active template of the workspace to stdout.
 pub async fn export(args: ExportArgs) -> Result<(), String> {
-    let (store, _) = open_store_for(&store_args(args.db.database_url, None), Opener::Cli("export"))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (store, _) = open_store_for(
+        &store_args(args.db.database_url, None),
+        Opener::Cli("export"),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let filter = TemplateFilter {
         org_id: args.org_id,
         workspace_id: Some(args.workspace_id),
@@ -121,8 +124,8 @@ pub async fn import(args: ImportArgs) -> Result<ImportStats, String> {
         &store_args(args.db.database_url, args.hash_algorithm),
         Opener::Cli("import"),
     )
-        .await
-        .map_err(|e| e.to_string())?;
+    .await
+    .map_err(|e| e.to_string())?;
     let cfg = ServiceConfig {
         hash_algorithm: alg,
         ..ServiceConfig::default()

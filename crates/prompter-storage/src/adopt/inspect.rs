@@ -14,8 +14,12 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The file a SQLite URL names, or None for an in-memory database.
+/// The file a SQLite URL names; None for an in-memory database or a
+/// PostgreSQL URL.
 pub fn sqlite_path(url: &str) -> Result<Option<PathBuf>, StorageError> {
+    if Backend::from_url(url)? != Backend::Sqlite {
+        return Ok(None);
+    }
     let opts = SqliteConnectOptions::from_str(url).map_err(|e| {
         StorageError::invalid(format!("bad database URL `{}`: {e}", redact_url(url)))
     })?;
@@ -30,8 +34,9 @@ pub fn sqlite_path(url: &str) -> Result<Option<PathBuf>, StorageError> {
 /// without any pragma that writes (no journal-mode change), PostgreSQL with
 /// `default_transaction_read_only`.
 pub(crate) async fn read_only(url: &str) -> Result<DatabaseConnection, StorageError> {
-    let bad_url =
-        |e: sqlx::Error| StorageError::invalid(format!("bad database URL `{}`: {e}", redact_url(url)));
+    let bad_url = |e: sqlx::Error| {
+        StorageError::invalid(format!("bad database URL `{}`: {e}", redact_url(url)))
+    };
     let unreachable = |e: sqlx::Error| {
         StorageError::unavailable(format!("cannot connect to {}: {e}", redact_url(url)))
     };

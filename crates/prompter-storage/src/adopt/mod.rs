@@ -340,7 +340,11 @@ pub async fn adopt_v7(
     writeln!(
         out,
         "Found: a V7 database written by V7's {} path, not adopted yet.",
-        if flavour == V7Flavour::Sqlite { "SQLite" } else { "PostgreSQL" }
+        if flavour == V7Flavour::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
     )
     .map_err(io)?;
     writeln!(out, "Counts before: {before}").map_err(io)?;
@@ -348,7 +352,11 @@ pub async fn adopt_v7(
     if backend == Backend::Sqlite {
         writeln!(out, "  1. back up the file next to it (VACUUM INTO)").map_err(io)?;
     } else {
-        writeln!(out, "  1. (PostgreSQL) everything below runs in ONE transaction").map_err(io)?;
+        writeln!(
+            out,
+            "  1. (PostgreSQL) everything below runs in ONE transaction"
+        )
+        .map_err(io)?;
     }
     writeln!(
         out,
@@ -450,7 +458,9 @@ pub async fn adopt_v7(
     }
     let rollback = match backend {
         Backend::Sqlite => "to roll back, stop Prompter and put the backup in place of the file",
-        Backend::Postgres => "to roll back, restore the dump you took before (docs/migrating-from-v7.md)",
+        Backend::Postgres => {
+            "to roll back, restore the dump you took before (docs/migrating-from-v7.md)"
+        }
     };
     writeln!(
         out,

@@ -74,7 +74,11 @@ async fn steps(
     }
     let alembic = alembic_revision(tx).await?;
     for (v7, _) in TEMP.iter().rev() {
-        let cascade = if b == Backend::Postgres { " CASCADE" } else { "" };
+        let cascade = if b == Backend::Postgres {
+            " CASCADE"
+        } else {
+            ""
+        };
         exec(tx, &format!("DROP TABLE {v7}{cascade}")).await?;
     }
     if alembic.is_some() {
@@ -104,7 +108,9 @@ async fn steps(
         )));
     }
     if fail_after_copy {
-        return Err(StorageError::internal("injected failure after the copy (test)"));
+        return Err(StorageError::internal(
+            "injected failure after the copy (test)",
+        ));
     }
     let stored = inspect::stored_canonicals(tx).await?;
     let checked = stored.len();
@@ -152,7 +158,12 @@ async fn alembic_revision(tx: &DatabaseTransaction) -> Result<Option<String>, St
     {
         return Ok(None);
     }
-    let r = rows(tx, "SELECT version_num::text AS v FROM alembic_version", vec![]).await?;
+    let r = rows(
+        tx,
+        "SELECT version_num::text AS v FROM alembic_version",
+        vec![],
+    )
+    .await?;
     Ok(Some(match r.first() {
         Some(r) => get::<String>(r, "v")?,
         None => String::new(),
@@ -164,7 +175,9 @@ async fn alembic_revision(tx: &DatabaseTransaction) -> Result<Option<String>, St
 /// Prompter's fixed-width `2026-12-01T19:10:51.000000Z`; anything else is
 /// left as it is and refused by [`check_sqlite_timestamps`].
 fn sqlite_ts(col: &str) -> String {
-    let c = format!("(CASE WHEN {col} LIKE '%+00:00' THEN substr({col}, 1, length({col}) - 6) ELSE {col} END)");
+    let c = format!(
+        "(CASE WHEN {col} LIKE '%+00:00' THEN substr({col}, 1, length({col}) - 6) ELSE {col} END)"
+    );
     format!(
         "(CASE WHEN {c} IS NULL THEN NULL \
          WHEN length({c}) = 19 AND substr({c}, 11, 1) IN (' ', 'T') \
@@ -185,7 +198,12 @@ fn copy_sql(b: Backend) -> Vec<String> {
     ) = match b {
         // Service ids in lower case (V7 wrote Python's `str(uuid4())`);
         // caller ids stay the opaque strings V7 accepted on SQLite.
-        Backend::Sqlite => (|c| format!("lower({c})"), |c| c.to_owned(), |c| c.to_owned(), sqlite_ts),
+        Backend::Sqlite => (
+            |c| format!("lower({c})"),
+            |c| c.to_owned(),
+            |c| c.to_owned(),
+            sqlite_ts,
+        ),
         // UUID-typed caller ids become their lower-case hyphenated text.
         Backend::Postgres => (
             |c| c.to_owned(),
@@ -337,7 +355,11 @@ async fn recanonicalize(
                 let h = ConfigHash::compute(HashAlgorithm::Sha256, &c).into_string();
                 (Some(c.into_string()), Some(h), None)
             }
-            Err(e) => (None, None, Some(format!("canonical text not re-derivable: {e}"))),
+            Err(e) => (
+                None,
+                None,
+                Some(format!("canonical text not re-derivable: {e}")),
+            ),
         };
         if let Some(text) = &rederived {
             if *text != t.canonical {
