@@ -188,14 +188,12 @@ fn sqlite_ts(col: &str) -> String {
     )
 }
 
+/// A column expression: V7's column name → the value to insert.
+type Expr = fn(&str) -> String;
+
 /// `INSERT … SELECT` from the temporary copies into the new tables.
 fn copy_sql(b: Backend) -> Vec<String> {
-    let (id, text, json, ts): (
-        fn(&str) -> String,
-        fn(&str) -> String,
-        fn(&str) -> String,
-        fn(&str) -> String,
-    ) = match b {
+    let (id, text, json, ts): (Expr, Expr, Expr, Expr) = match b {
         // Service ids in lower case (V7 wrote Python's `str(uuid4())`);
         // caller ids stay the opaque strings V7 accepted on SQLite.
         Backend::Sqlite => (
@@ -424,7 +422,7 @@ async fn record_mismatches(
     for m in mismatches {
         let stmt = sea_orm::Statement::from_sql_and_values(
             b.db(),
-            &format!(
+            format!(
                 "INSERT INTO {MISMATCH_TABLE} (template_id, org_id, workspace_id, status, \
                  v7_config_hash, recomputed_hash, v7_canonical_text, stored_canonical_text, \
                  reason, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
