@@ -32,6 +32,8 @@ pub enum Code {
     InvalidCursor,
     /// 401: no API key, or not a valid one.
     Unauthorized,
+    /// 401: the API key has expired.
+    ApiKeyExpired,
     /// 403: the API key's role does not allow this route.
     Forbidden,
     /// 403: the body names an org or workspace outside the key's scope.
@@ -94,6 +96,7 @@ impl Code {
             InvalidQuery => "INVALID_QUERY",
             InvalidCursor => "INVALID_CURSOR",
             Unauthorized => "UNAUTHORIZED",
+            ApiKeyExpired => "API_KEY_EXPIRED",
             Forbidden => "FORBIDDEN",
             ScopeForbidden => "SCOPE_FORBIDDEN",
             RateLimited => "RATE_LIMITED",
@@ -131,7 +134,7 @@ impl Code {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidQuery | InvalidCursor => StatusCode::BAD_REQUEST,
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            Unauthorized | ApiKeyExpired => StatusCode::UNAUTHORIZED,
             Forbidden | ScopeForbidden => StatusCode::FORBIDDEN,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             TemplateNotFound | ResultNotFound | NotFound => StatusCode::NOT_FOUND,
@@ -156,7 +159,7 @@ impl Code {
     }
 
     /// Every code, for documentation and the OpenAPI document.
-    pub const ALL: [Code; 31] = {
+    pub const ALL: [Code; 32] = {
         use Code::*;
         [
             ValidationFailed,
@@ -166,6 +169,7 @@ impl Code {
             InvalidQuery,
             InvalidCursor,
             Unauthorized,
+            ApiKeyExpired,
             Forbidden,
             ScopeForbidden,
             RateLimited,
@@ -363,6 +367,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         ProviderError::Decode { .. } => Code::ProviderDecodeError,
         ProviderError::NotConfigured { .. } => Code::ProviderNotConfigured,
     };
+    if let ProviderError::NotConfigured { provider } = e {
+        return not_configured(provider);
+    }
+    tracing::warn!(
+        provider,
+        code = code.as_str(),
+        kind = e.kind(),
+        error = %e,
+        "provider call failed"
+    );
     let mut err = ApiError::new(code, format!("provider {provider}: {e}"))
         .with("provider", provider.to_owned());
     if let Some(d) = e.retry_after() {
@@ -371,6 +385,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         err = err.retry_after(Duration::from_secs(1));
     }
     err
+}
+
+/// 503 `PROVIDER_NOT_CONFIGURED` naming the environment variables to set.
+fn not_configured(provider: &str) -> ApiError {
+    let (message, env) = crate::provider_status::not_configured(provider);
+    tracing::warn!(provider, "{message}");
+    ApiError::new(Code::ProviderNotConfigured, message)
+        .with("provider", provider.to_owned())
+        .with("env", env)
+        .retry_after(Duration::from_secs(1))
 }
 
 impl From<ServiceError> for ApiError {
@@ -406,11 +430,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ResultNotFound => ApiError::new(Code::ResultNotFound, "Result not found"),
             ServiceError::Provider { provider, source } => provider_error(&provider, &source),
-            ServiceError::ProviderNotConfigured { provider } => ApiError::new(
-                Code::ProviderNotConfigured,
-                format!("no client is configured for provider {provider}"),
-            )
-            .with("provider", provider),
+            ServiceError::ProviderNotConfigured { provider } => not_configured(&provider),
             ServiceError::ProbeDisabledNoVersion => ApiError::new(
                 Code::ProbeDisabledNoVersion,
                 "probing is disabled and no version is known for this template",
