@@ -9,5 +9,5 @@ mod templates;
 mod versions;
 
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
-pub(crate) use results::RESULT_INSERT;
-pub(crate) use templates::TEMPLATE_INSERT;
+pub use results::RESULT_INSERT;
+pub use templates::TEMPLATE_INSERT;

@@ -9,22 +9,22 @@ use crate::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 const TABLE: &str = "prompt_results";
 
-pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, workspace_id, \
-    template_id, version_id, provider_version_key, system_fingerprint, country, request, \
-    response, analysis_config, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-
-/// The group-commit writer's rows: the columns of [`INSERT_SQL`], in its order.
-pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
+/// A result row's insert: the group-commit writer's rows, and (as
+/// [`INSERT_SQL`]) the idempotent run's statement inside its transaction.
+pub static RESULT_INSERT: InsertSpec = InsertSpec {
     table: TABLE,
     columns: "id, org_id, workspace_id, template_id, version_id, provider_version_key, \
         system_fingerprint, country, request, response, analysis_config, created_at",
     tail: "",
 };
+
+/// [`RESULT_INSERT`] for one row.
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| RESULT_INSERT.sql(1));
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
     Ok(decode_head(r)?.with_payloads(
@@ -93,7 +93,7 @@ impl Store {
             b.json(&rec.analysis_config),
             b.ts(rec.created_at),
         ];
-        (self.stmt(INSERT_SQL, values), rec)
+        (self.stmt(&INSERT_SQL, values), rec)
     }
 
     /// Stores a run with its full request and response; counts
