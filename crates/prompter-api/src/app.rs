@@ -31,9 +31,10 @@ pub enum StartupError {
     /// The database could not be opened, read or migrated.
     #[error("database: {0}")]
     Database(#[source] StorageError),
-    /// PostgreSQL has pending migrations and `--migrate` was not given.
-    #[error("the database has {0} pending migration(s): {1}; run `prompter migrate up` (or start with --migrate)")]
-    PendingMigrations(usize, String),
+    /// PostgreSQL has pending migrations and `--migrate` was not given;
+    /// the last field is the advice (a command that works for this caller).
+    #[error("the database has {0} pending migration(s): {1}; {2}")]
+    PendingMigrations(usize, String, String),
     /// The requested hash algorithm differs from the pinned one.
     #[error("{0}")]
     HashAlgorithm(#[source] StorageError),
@@ -70,9 +71,39 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Opens the store, applies or checks migrations, and pins the hash algorithm.
+/// Who opens the database: the server (may create a SQLite file, has
+/// `--migrate`) or a CLI command (neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `prompter serve`.
+    Serve,
+    /// Another command, by name (for messages).
+    Cli(&'static str),
+}
+
+/// Opens the store for `serve` (see [`open_store_for`]).
 pub async fn open_store(args: &ServeArgs) -> Result<(Store, HashAlgorithm), StartupError> {
+    open_store_for(args, Opener::Serve).await
+}
+
+/// Checks the database read-only first (a missing SQLite file is refused
+/// unless the server opens it; an un-adopted V7 database always), opens the
+/// store, applies or checks migrations, and pins the hash algorithm.
+pub async fn open_store_for(
+    args: &ServeArgs,
+    opener: Opener,
+) -> Result<(Store, HashAlgorithm), StartupError> {
     let url = args.database_url();
+    prompter_storage::adopt::check_openable(&url, opener == Opener::Serve)
+        .await
+        .map_err(StartupError::Database)?;
+    match opener {
+        Opener::Serve => tracing::info!(
+            database = %prompter_storage::redact_url(&url),
+            "opening the database"
+        ),
+        Opener::Cli(command) => crate::cli::db::announce(command, &url),
+    }
     let mut pool = PoolConfig::default();
     if let Some(n) = args.db_max_connections {
         pool.max_connections = n;
@@ -86,9 +117,15 @@ pub async fn open_store(args: &ServeArgs) -> Result<(Store, HashAlgorithm), Star
         .map_err(StartupError::Database)?;
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
+            let hint = crate::cli::db::migrate_up_hint(&url);
+            let advice = match opener {
+                Opener::Serve => format!("run `{hint}` (or start with --migrate)"),
+                Opener::Cli(_) => format!("run `{hint}` first"),
+            };
             return Err(StartupError::PendingMigrations(
                 pending.len(),
                 pending.join(", "),
+                advice,
             ));
         }
         let applied = store.migrate_up().await.map_err(StartupError::Database)?;
@@ -175,6 +212,14 @@ impl Application {
         let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
         let (store, hash_algorithm) = open_store(&args).await?;
         let store_backend = store.backend();
+        let fold_uuid_ids = store
+            .adoption()
+            .await
+            .map_err(StartupError::Database)?
+            .is_some_and(|a| a.uuid_ids_case_insensitive);
+        if fold_uuid_ids {
+            tracing::info!("adopted from V7 on PostgreSQL: UUID-shaped org/workspace ids are matched case-insensitively");
+        }
         let redis = match &args.redis_url {
             Some(url) if !url.is_empty() => {
                 let r = RedisGuard::connect(url).map_err(StartupError::Config)?;
@@ -229,6 +274,7 @@ impl Application {
             metrics: handle.clone(),
             backend: store_backend.into(),
             providers: provider_statuses,
+            fold_uuid_ids,
         });
         let auth = web::Data::new(AuthLayer {
             resolver: auth_required.then(|| {

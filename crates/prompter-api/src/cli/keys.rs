@@ -19,9 +19,9 @@ pub struct KeysArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: KeysAction,
-    /// Database URL (default: PROMPTER_DATABASE_URL, else the embedded SQLite file).
-    #[arg(long, env = "PROMPTER_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    /// Which database.
+    #[command(flatten)]
+    pub db: super::db::DatabaseArgs,
     /// Apply pending migrations first (SQLite always does).
     #[arg(long, env = "PROMPTER_MIGRATE", global = true)]
     pub migrate: bool,
@@ -62,10 +62,10 @@ pub enum KeysAction {
 }
 
 async fn open(args: &KeysArgs) -> Result<Store, String> {
-    let url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| prompter_storage::DEFAULT_DATABASE_URL.to_owned());
+    let url = args.db.url();
+    super::db::check("keys", &url, false)
+        .await
+        .map_err(|e| e.to_string())?;
     let store = Store::connect(&url, &PoolConfig::single())
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -76,9 +76,10 @@ async fn open(args: &KeysArgs) -> Result<Store, String> {
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
             return Err(format!(
-                "the database has {} pending migration(s): {}; run `prompter migrate up` (or pass --migrate)",
+                "the database has {} pending migration(s): {}; run `{}` (or pass --migrate)",
                 pending.len(),
-                pending.join(", ")
+                pending.join(", "),
+                super::db::migrate_up_hint(&url)
             ));
         }
         store.migrate_up().await.map_err(|e| e.to_string())?;

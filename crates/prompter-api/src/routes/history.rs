@@ -70,8 +70,8 @@ pub async fn list(
     caller.require(Role::Read)?;
     let q: ListQuery = query(&req)?;
     let filter = TemplateFilter {
-        org_id: q.org_id,
-        workspace_id: q.workspace_id,
+        org_id: state.fold_opt(q.org_id),
+        workspace_id: state.fold_opt(q.workspace_id),
         include_deleted: q.include_deleted,
     };
     let page = state
@@ -248,8 +248,8 @@ pub async fn drift(
     caller.require(Role::Read)?;
     let q: DriftQuery = query(&req)?;
     let filter = DriftFilter {
-        org_id: q.org_id,
-        workspace_id: q.workspace_id,
+        org_id: state.fold_opt(q.org_id),
+        workspace_id: state.fold_opt(q.workspace_id),
         template_id: q.template_id,
         since: q.since,
     };

@@ -708,6 +708,7 @@ async fn the_binary_refuses_a_public_bind_with_auth_off() {
 #[tokio::test]
 async fn keys_never_reach_the_logs() {
     let db = fresh_db(Db::Sqlite).await;
+    db.store().await.close().await; // `keys` never creates a database
     let url = db.url().to_owned();
     let out = prompter_bin()
         .args([
