@@ -18,6 +18,7 @@ on_all_backends!(
     failure_half_way_changes_nothing,
     refused_open_writes_nothing,
     adopted_database_guards_its_adoption_point,
+    leftover_migration_table_of_an_old_start_is_still_adopted,
 );
 
 fn flavour(db: &TestDb) -> V7Flavour {
@@ -406,4 +407,30 @@ async fn adopted_database_guards_its_adoption_point(db: TestDb) {
     r.unwrap();
     assert!(out.contains("prompt_templates (4)"), "{out}");
     assert!(out.contains("Hash algorithm: sha256"), "{out}");
+}
+
+/// Before this check existed, starting Prompter on a V7 database failed but
+/// left an empty `seaql_migrations` behind: still a V7 database.
+async fn leftover_migration_table_of_an_old_start_is_still_adopted(db: TestDb) {
+    v7_fixture::seed(&db).await;
+    let store = db.connect().await;
+    store
+        .connection()
+        .execute_unprepared(
+            "CREATE TABLE seaql_migrations (version VARCHAR NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    assert_eq!(
+        adopt::inspect(db.url()).await.unwrap(),
+        DbKind::V7 {
+            flavour: flavour(&db)
+        }
+    );
+    let (r, out) = adopt(&db, AdoptOptions::default()).await;
+    assert_eq!(r.unwrap().outcome, Outcome::Adopted, "{out}");
+    let store = db.connect().await;
+    assert!(store.pending_migrations().await.unwrap().is_empty());
+    store.close().await;
 }

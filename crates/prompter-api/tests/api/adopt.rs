@@ -365,3 +365,21 @@ async fn cli_hints_on_an_unmigrated_postgres_database_are_commands_that_work() {
     let (code, _, err) = prompter(&["export", "--workspace-id", "w", "--database-url", url]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The closing note's transcript: dry run, adopt and second adopt through
+/// the real binary on each backend. Run with
+/// `cargo test -p prompter-api --test api adopt::transcript -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "prints a transcript; the assertions live in the other tests"]
+async fn transcript() {
+    for backend in backends() {
+        let db = fresh_db(backend).await;
+        v7_fixture::seed(&db).await;
+        for extra in [&["--dry-run"][..], &[], &[]] {
+            let mut args = vec!["migrate", "adopt-v7", "--database-url", db.url()];
+            args.extend(extra);
+            let (code, out, err) = prompter(&args);
+            println!("$ prompter {}\n{err}{out}(exit {code})\n", args.join(" "));
+        }
+    }
+}
