@@ -91,13 +91,14 @@ pub async fn run_with_output(
         store.backend()
     )
     .map_err(io)?;
-    let done = run_on(&store, cmd, hash_algorithm, out).await;
+    let done = run_on(&store, database_url, cmd, hash_algorithm, out).await;
     store.close().await;
     done
 }
 
 async fn run_on(
     store: &Store,
+    url: &str,
     cmd: MigrateCommand,
     hash_algorithm: Option<&str>,
     out: &mut dyn Write,
@@ -115,7 +116,7 @@ async fn run_on(
             applied.truncate(steps as usize);
             if applied.is_empty() {
                 writeln!(out, "Nothing to roll back.").map_err(io)?;
-                return status(store, out).await;
+                return status(store, url, out).await;
             }
             if let Some(a) = store.adoption().await? {
                 if applied.contains(&a.point) && !confirm.destroy_v7_data {
@@ -130,9 +131,9 @@ async fn run_on(
             for m in &rolled {
                 writeln!(out, "Rolled back {m}").map_err(io)?;
             }
-            status(store, out).await?;
+            status(store, url, out).await?;
         }
-        MigrateCommand::Status => status(store, out).await?,
+        MigrateCommand::Status => status(store, url, out).await?,
         MigrateCommand::Fresh { confirm } => {
             if let Some(a) = store.adoption().await? {
                 if !confirm.destroy_v7_data {
@@ -270,7 +271,7 @@ async fn pin(
         .map_err(|e| StorageError::internal(format!("cannot write report: {e}")))
 }
 
-async fn status(store: &Store, out: &mut dyn Write) -> Result<(), StorageError> {
+async fn status(store: &Store, url: &str, out: &mut dyn Write) -> Result<(), StorageError> {
     let io = |e: std::io::Error| StorageError::internal(format!("cannot write report: {e}"));
     let applied = store.applied_migrations().await?;
     let pending = store.pending_migrations().await?;
@@ -291,9 +292,10 @@ async fn status(store: &Store, out: &mut dyn Write) -> Result<(), StorageError> 
     } else {
         writeln!(
             out,
-            "{} applied, {} pending: run `migrate up` to apply.",
+            "{} applied, {} pending: run `prompter migrate up --database-url '{}'` to apply.",
             applied.len(),
-            pending.len()
+            pending.len(),
+            redact_url(url).replace('\'', "'\\''")
         )
         .map_err(io)?;
     }

@@ -3,7 +3,8 @@
 //! moves, contract check, history), render and run by label; plus
 //! `POST /api/prompt-templates/{id}/render`.
 
-use super::history::{page, query};
+use super::history::page;
+use super::query;
 use super::template_id;
 use crate::body::{dto_from_json, read_dto, read_json};
 use crate::caller::{Caller, Role};

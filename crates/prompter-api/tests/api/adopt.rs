@@ -332,6 +332,18 @@ async fn fresh_and_down_need_yes_list_what_they_drop_and_keep_the_pin() {
         out.contains("Hash algorithm: sha256"),
         "the pin survives fresh: {out}"
     );
+    // down --yes, then the status line's hint applies the rolled-back migration.
+    let (code, out, err) = prompter(&["migrate", "down", "--yes", "--database-url", url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Tables that would be dropped (rows):"),
+        "{out}"
+    );
+    assert!(out.contains("1 pending"), "{out}");
+    let (code, out2, err) = run_hint(&out);
+    assert_eq!(code, 0, "the hint works: {out2}{err}");
+    let (_, out, _) = prompter(&["migrate", "status", "--database-url", url]);
+    assert!(out.contains(", 0 pending"), "{out}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! tenancy with API keys. Every answer is validated against /openapi.json.
 
 use crate::helpers::*;
-use prompter_api::auth::create_key;
+use prompter_api::auth::{create_key, KeySpec};
 use prompter_api::caller::Role;
 use prompter_api::security::AuthMode;
 use serde_json::{json, Value};
@@ -520,11 +520,19 @@ async fn tenancy_roles_and_protected_labels() {
         .await;
         let store = app.prompter.store();
         let org = format!("org-{}", uuid::Uuid::new_v4());
-        let key = |role| create_key(store, &org, Some("ws-1"), role);
+        let spec = |org: &'static str, ws: Option<&'static str>, role| KeySpec {
+            org_id: org,
+            workspace_id: ws,
+            role,
+            name: None,
+            expires_at: None,
+        };
+        let org: &'static str = Box::leak(org.into_boxed_str());
+        let key = |role| create_key(store, spec(org, Some("ws-1"), role));
         let (admin, _) = key(Role::Admin).await.unwrap();
         let (write, _) = key(Role::Write).await.unwrap();
         let (read, _) = key(Role::Read).await.unwrap();
-        let (other, _) = create_key(store, "org-other", None, Role::Admin)
+        let (other, _) = create_key(store, spec("org-other", None, Role::Admin))
             .await
             .unwrap();
         let call = |method: reqwest::Method, path: String, k: String, body: Option<Value>| {
