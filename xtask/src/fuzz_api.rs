@@ -14,13 +14,12 @@
 //! same command; `--seed` explores further. Arguments after `--` go to
 //! `schemathesis run` unchanged.
 
-use crate::support::{free_port, tail, target_dir, workspace_root, TempDir};
+use crate::support::{free_port, prompter_bin, run_checked, tail, Proc, TempDir};
 use crate::TaskResult;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// Schemathesis major version the flags below are written for.
 const SCHEMATHESIS: &str = "schemathesis>=4,<5";
@@ -55,30 +54,16 @@ pub struct Args {
 
 /// Runs the task.
 pub fn run(args: Args) -> TaskResult {
-    let root = workspace_root();
     ensure_schemathesis(args.skip_install)?;
-    let bin = match &args.bin {
-        Some(b) => b.clone(),
-        None => {
-            run_checked(
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                    .args(["build", "-p", "prompter-api"])
-                    .current_dir(&root),
-                "cargo build -p prompter-api",
-            )?;
-            target_dir().join("debug/prompter")
-        }
-    };
-    if !bin.exists() {
-        return Err(format!("{} not found", bin.display()).into());
-    }
+    let bin = prompter_bin(args.bin.as_deref())?;
     let tmp = TempDir::new("prompter-fuzz-api", args.keep)?;
     println!("== temp dir: {}", tmp.path.display());
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
     let db = format!("sqlite://{}/s.db?mode=rwc", tmp.path.display());
     let log = tmp.path.join("prompter.log");
-    let mut server = Server::spawn(
+    let mut server = Proc::spawn(
+        "prompter",
         Command::new(&bin)
             .arg("serve")
             .args(["--bind", &addr])
@@ -95,7 +80,7 @@ pub fn run(args: Args) -> TaskResult {
             .env("RUST_LOG", "warn"),
         &log,
     )?;
-    server.wait_ready(&addr, Duration::from_secs(90))?;
+    server.wait_http_ok(&addr, &["/readyz"], 90)?;
     println!("== prompter serving on {addr} (pid {})", server.child.id());
 
     let report_dir = tmp.path.join("report");
@@ -191,10 +176,10 @@ fn ensure_schemathesis(skip_install: bool) -> TaskResult {
     if skip_install {
         return Err("schemathesis is not installed (pip install 'schemathesis>=4,<5')".into());
     }
-    run_checked(
+    Ok(run_checked(
         Command::new("python3").args(["-m", "pip", "install", "--quiet", SCHEMATHESIS]),
         &format!("python3 -m pip install {SCHEMATHESIS}"),
-    )
+    )?)
 }
 
 /// `(generated, failures)` of schemathesis' "Test cases:" line.
@@ -210,89 +195,6 @@ fn counts(summary: &str) -> (u64, u64) {
         0
     };
     (generated, failed)
-}
-
-/// The server process, killed and reaped on drop.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn spawn(cmd: &mut Command, log: &Path) -> Result<Server, String> {
-        let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("starting prompter: {e}"))?;
-        Ok(Server {
-            child,
-            log: log.to_path_buf(),
-        })
-    }
-
-    /// Polls `/readyz` until it answers 200.
-    fn wait_ready(&mut self, addr: &str, within: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "prompter exited early ({status}); last log lines:\n{}",
-                    tail(&self.log, 30)
-                ));
-            }
-            if get_status(addr, "/readyz").is_ok_and(|s| s == 200) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "prompter was not ready within {within:?}; last log lines:\n{}",
-                    tail(&self.log, 30)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        println!("== stopped prompter (pid {})", self.child.id());
-    }
-}
-
-/// Status code of a `GET` over a plain loopback TCP connection.
-fn get_status(addr: &str, path: &str) -> Result<u16, String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let n = s.read(&mut head).map_err(|e| e.to_string())?;
-    let line = String::from_utf8_lossy(&head[..n]);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("unexpected answer {line:?}"))
-}
-
-fn run_checked(cmd: &mut Command, what: &str) -> TaskResult {
-    println!("== $ {what}");
-    let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({status})").into())
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_dashboards;
+mod client;
 mod faults;
 mod fuzz_api;
 mod migrate;

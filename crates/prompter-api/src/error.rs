@@ -15,214 +15,105 @@ use prompter_storage::StorageError;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
-/// Stable machine-readable error codes and their HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    /// 422: a body field is missing, of the wrong type or breaks a rule.
-    ValidationFailed,
-    /// 422: the body is not valid JSON (FastAPI answered 422 too).
-    MalformedJson,
-    /// 415: the body is not JSON.
-    UnsupportedMediaType,
-    /// 413: the body is larger than the configured limit.
-    PayloadTooLarge,
-    /// 400: a query parameter is malformed.
-    InvalidQuery,
-    /// 400: a pagination cursor is not one this server issued.
-    InvalidCursor,
-    /// 401: no API key, or not a valid one.
-    Unauthorized,
-    /// 403: the API key's role does not allow this route.
-    Forbidden,
-    /// 403: the body names an org or workspace outside the key's scope.
-    ScopeForbidden,
-    /// 429: the API key exceeded its request rate.
-    RateLimited,
-    /// 404: no such template (or not in the caller's scope).
-    TemplateNotFound,
-    /// 404: no such result (or not in the caller's scope).
-    ResultNotFound,
-    /// 404: no such route.
-    NotFound,
-    /// 405: the route exists but not with this method.
-    MethodNotAllowed,
-    /// 409: an active template with the same config exists.
-    TemplateExists,
-    /// 422: an Idempotency-Key reused with a different body.
-    IdempotencyKeyReused,
-    /// 502: the provider rejected our credentials.
-    ProviderAuthFailed,
-    /// 502: the provider rejected the request.
-    ProviderBadRequest,
-    /// 502: the provider failed.
-    ProviderUpstreamError,
-    /// 502: the provider's answer could not be read.
-    ProviderDecodeError,
-    /// 503: the provider rate-limited us.
-    ProviderRateLimited,
-    /// 503: the provider is overloaded.
-    ProviderOverloaded,
-    /// 504: the provider did not answer in time.
-    ProviderTimeout,
-    /// 503: no client is configured for the template's provider.
-    ProviderNotConfigured,
-    /// 503: probing is switched off and no version is known.
-    ProbeDisabledNoVersion,
-    /// 503: another caller's probe is still in flight.
-    ProbePending,
-    /// 503: a run with the same Idempotency-Key is still in flight.
-    RunInFlight,
-    /// 503: the database is unreachable or its pool exhausted.
-    DatabaseUnavailable,
-    /// 503: the request took longer than the server's request timeout.
-    RequestTimeout,
-    /// 503: the provider answered but the result could not be stored.
-    ResultNotStored,
-    /// 500: a bug; the body carries the request id.
-    InternalError,
-    /// 404: no template has this prompt name (or not in the caller's scope).
-    PromptNotFound,
-    /// 404: the prompt has no such label.
-    LabelNotFound,
-    /// 404: the prompt has no such revision (or it is deleted, for a label move).
-    RevisionNotFound,
-    /// 409: the label does not point to `expected_revision`; `current` says where it does.
-    LabelConflict,
-    /// 409: the target revision uses variables the label's current one does not (`added`).
-    VariableContractChanged,
-    /// 409: labels point to the template (`labels`); move or remove them first.
-    LabelInUse,
-    /// 422: variables the prompt uses were not given (`missing`).
-    MissingVariables,
+/// Declares every error code once: variant, HTTP status, wire name and doc.
+///
+/// Generates [`Code`], [`Code::as_str`], [`Code::status`], [`Code::doc`] and
+/// [`Code::ALL`], so the enum, the wire names, the statuses and the OpenAPI
+/// and `docs/errors.md` tables cannot drift apart.
+macro_rules! error_codes {
+    ($($variant:ident = $status:literal, $wire:literal, $doc:literal;)+) => {
+        /// Stable machine-readable error codes and their HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $(#[doc = $doc] $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in table order, for documentation and the OpenAPI document.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)+];
+
+            /// The code's wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $wire,)+
+                }
+            }
+
+            /// The HTTP status this code always answers with.
+            pub fn status(self) -> StatusCode {
+                let status: u16 = match self {
+                    $(Code::$variant => $status,)+
+                };
+                StatusCode::from_u16(status).expect("error table holds valid statuses")
+            }
+
+            /// What the code means, for people.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $doc,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ValidationFailed = 422, "VALIDATION_FAILED", "a body field is missing, of the wrong type or breaks a rule.";
+    MalformedJson = 422, "MALFORMED_JSON", "the body is not valid JSON (FastAPI answered 422 too).";
+    UnsupportedMediaType = 415, "UNSUPPORTED_MEDIA_TYPE", "the body is not JSON.";
+    PayloadTooLarge = 413, "PAYLOAD_TOO_LARGE", "the body is larger than the configured limit.";
+    InvalidQuery = 400, "INVALID_QUERY", "a query parameter is malformed.";
+    InvalidCursor = 400, "INVALID_CURSOR", "a pagination cursor is not one this server issued.";
+    Unauthorized = 401, "UNAUTHORIZED", "no API key, or not a valid one.";
+    ApiKeyExpired = 401, "API_KEY_EXPIRED", "the API key has expired (`keys create --expires-in`).";
+    Forbidden = 403, "FORBIDDEN", "the API key's role does not allow this route.";
+    ScopeForbidden = 403, "SCOPE_FORBIDDEN", "the body names an org or workspace outside the key's scope.";
+    RateLimited = 429, "RATE_LIMITED", "the API key exceeded its request rate.";
+    TemplateNotFound = 404, "TEMPLATE_NOT_FOUND", "no such template (or not in the caller's scope).";
+    ResultNotFound = 404, "RESULT_NOT_FOUND", "no such result (or not in the caller's scope).";
+    NotFound = 404, "NOT_FOUND", "no such route.";
+    MethodNotAllowed = 405, "METHOD_NOT_ALLOWED", "the route exists but not with this method.";
+    TemplateExists = 409, "TEMPLATE_EXISTS", "an active template with the same config exists.";
+    IdempotencyKeyReused = 422, "IDEMPOTENCY_KEY_REUSED", "an Idempotency-Key reused with a different body.";
+    ProviderAuthFailed = 502, "PROVIDER_AUTH_FAILED", "the provider rejected our credentials.";
+    ProviderBadRequest = 502, "PROVIDER_BAD_REQUEST", "the provider rejected the request.";
+    ProviderUpstreamError = 502, "PROVIDER_UPSTREAM_ERROR", "the provider failed.";
+    ProviderDecodeError = 502, "PROVIDER_DECODE_ERROR", "the provider's answer could not be read.";
+    ProviderRateLimited = 503, "PROVIDER_RATE_LIMITED", "the provider rate-limited us.";
+    ProviderOverloaded = 503, "PROVIDER_OVERLOADED", "the provider is overloaded.";
+    ProviderTimeout = 504, "PROVIDER_TIMEOUT", "the provider did not answer in time.";
+    ProviderNotConfigured = 503, "PROVIDER_NOT_CONFIGURED", "no client is configured for the template's provider.";
+    ProbeDisabledNoVersion = 503, "PROBE_DISABLED_NO_VERSION", "probing is switched off and no version is known.";
+    ProbePending = 503, "PROBE_PENDING", "another caller's probe is still in flight.";
+    RunInFlight = 503, "RUN_IN_FLIGHT", "a run with the same Idempotency-Key is still in flight.";
+    DatabaseUnavailable = 503, "DATABASE_UNAVAILABLE", "the database is unreachable or its pool exhausted.";
+    RequestTimeout = 503, "REQUEST_TIMEOUT", "the request took longer than the server's request timeout.";
+    ResultNotStored = 503, "RESULT_NOT_STORED", "the provider answered but the result could not be stored.";
+    InternalError = 500, "INTERNAL_ERROR", "a bug; the body carries the request id.";
+    PromptNotFound = 404, "PROMPT_NOT_FOUND", "no template has this prompt name (or not in the caller's scope).";
+    LabelNotFound = 404, "LABEL_NOT_FOUND", "the prompt has no such label.";
+    RevisionNotFound = 404, "REVISION_NOT_FOUND", "the prompt has no such revision (or it is deleted, for a label move).";
+    LabelConflict = 409, "LABEL_CONFLICT", "the label does not point to `expected_revision`; `current_revision` says where it does.";
+    VariableContractChanged = 409, "VARIABLE_CONTRACT_CHANGED", "the target revision uses variables the label's current one does not (`added`); `force` moves anyway.";
+    LabelInUse = 409, "LABEL_IN_USE", "labels point to the template (`labels`); move or remove them first.";
+    MissingVariables = 422, "MISSING_VARIABLES", "variables the prompt uses were not given (`missing`).";
 }
 
 impl Code {
-    /// The code's wire name.
-    pub fn as_str(self) -> &'static str {
-        use Code::*;
-        match self {
-            ValidationFailed => "VALIDATION_FAILED",
-            MalformedJson => "MALFORMED_JSON",
-            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            InvalidQuery => "INVALID_QUERY",
-            InvalidCursor => "INVALID_CURSOR",
-            Unauthorized => "UNAUTHORIZED",
-            Forbidden => "FORBIDDEN",
-            ScopeForbidden => "SCOPE_FORBIDDEN",
-            RateLimited => "RATE_LIMITED",
-            TemplateNotFound => "TEMPLATE_NOT_FOUND",
-            ResultNotFound => "RESULT_NOT_FOUND",
-            NotFound => "NOT_FOUND",
-            MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            TemplateExists => "TEMPLATE_EXISTS",
-            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            ProviderAuthFailed => "PROVIDER_AUTH_FAILED",
-            ProviderBadRequest => "PROVIDER_BAD_REQUEST",
-            ProviderUpstreamError => "PROVIDER_UPSTREAM_ERROR",
-            ProviderDecodeError => "PROVIDER_DECODE_ERROR",
-            ProviderRateLimited => "PROVIDER_RATE_LIMITED",
-            ProviderOverloaded => "PROVIDER_OVERLOADED",
-            ProviderTimeout => "PROVIDER_TIMEOUT",
-            ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
-            ProbeDisabledNoVersion => "PROBE_DISABLED_NO_VERSION",
-            ProbePending => "PROBE_PENDING",
-            RunInFlight => "RUN_IN_FLIGHT",
-            DatabaseUnavailable => "DATABASE_UNAVAILABLE",
-            RequestTimeout => "REQUEST_TIMEOUT",
-            ResultNotStored => "RESULT_NOT_STORED",
-            InternalError => "INTERNAL_ERROR",
-            PromptNotFound => "PROMPT_NOT_FOUND",
-            LabelNotFound => "LABEL_NOT_FOUND",
-            RevisionNotFound => "REVISION_NOT_FOUND",
-            LabelConflict => "LABEL_CONFLICT",
-            VariableContractChanged => "VARIABLE_CONTRACT_CHANGED",
-            LabelInUse => "LABEL_IN_USE",
-            MissingVariables => "MISSING_VARIABLES",
+    /// `docs/errors.md`'s table, generated from the error table (a test keeps
+    /// the file equal to it).
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| code | status | meaning |\n| --- | --- | --- |\n");
+        for c in Code::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.status().as_u16(),
+                c.doc()
+            ));
         }
+        out
     }
-
-    /// The HTTP status this code always answers with.
-    pub fn status(self) -> StatusCode {
-        use Code::*;
-        match self {
-            ValidationFailed | MalformedJson | IdempotencyKeyReused | MissingVariables => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            InvalidQuery | InvalidCursor => StatusCode::BAD_REQUEST,
-            Unauthorized => StatusCode::UNAUTHORIZED,
-            Forbidden | ScopeForbidden => StatusCode::FORBIDDEN,
-            RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            TemplateNotFound | ResultNotFound | NotFound | PromptNotFound | LabelNotFound
-            | RevisionNotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            TemplateExists | LabelConflict | VariableContractChanged | LabelInUse => {
-                StatusCode::CONFLICT
-            }
-            ProviderAuthFailed
-            | ProviderBadRequest
-            | ProviderUpstreamError
-            | ProviderDecodeError => StatusCode::BAD_GATEWAY,
-            ProviderRateLimited
-            | ProviderOverloaded
-            | ProviderNotConfigured
-            | ProbeDisabledNoVersion
-            | ProbePending
-            | RunInFlight
-            | DatabaseUnavailable
-            | RequestTimeout
-            | ResultNotStored => StatusCode::SERVICE_UNAVAILABLE,
-            ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
-            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Every code, for documentation and the OpenAPI document.
-    pub const ALL: [Code; 38] = {
-        use Code::*;
-        [
-            ValidationFailed,
-            MalformedJson,
-            UnsupportedMediaType,
-            PayloadTooLarge,
-            InvalidQuery,
-            InvalidCursor,
-            Unauthorized,
-            Forbidden,
-            ScopeForbidden,
-            RateLimited,
-            TemplateNotFound,
-            ResultNotFound,
-            NotFound,
-            MethodNotAllowed,
-            TemplateExists,
-            IdempotencyKeyReused,
-            ProviderAuthFailed,
-            ProviderBadRequest,
-            ProviderUpstreamError,
-            ProviderDecodeError,
-            ProviderRateLimited,
-            ProviderOverloaded,
-            ProviderTimeout,
-            ProviderNotConfigured,
-            ProbeDisabledNoVersion,
-            ProbePending,
-            RunInFlight,
-            DatabaseUnavailable,
-            RequestTimeout,
-            ResultNotStored,
-            InternalError,
-            PromptNotFound,
-            LabelNotFound,
-            RevisionNotFound,
-            LabelConflict,
-            VariableContractChanged,
-            LabelInUse,
-            MissingVariables,
-        ]
-    };
 }
 
 /// One field problem in FastAPI's shape.
@@ -403,6 +294,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         ProviderError::Decode { .. } => Code::ProviderDecodeError,
         ProviderError::NotConfigured { .. } => Code::ProviderNotConfigured,
     };
+    if let ProviderError::NotConfigured { provider } = e {
+        return not_configured(provider);
+    }
+    tracing::warn!(
+        provider,
+        code = code.as_str(),
+        kind = e.kind(),
+        error = %e,
+        "provider call failed"
+    );
     let mut err = ApiError::new(code, format!("provider {provider}: {e}"))
         .with("provider", provider.to_owned());
     if let Some(d) = e.retry_after() {
@@ -411,6 +312,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         err = err.retry_after(Duration::from_secs(1));
     }
     err
+}
+
+/// 503 `PROVIDER_NOT_CONFIGURED` naming the environment variables to set.
+fn not_configured(provider: &str) -> ApiError {
+    let (message, env) = crate::provider_status::not_configured(provider);
+    tracing::warn!(provider, "{message}");
+    ApiError::new(Code::ProviderNotConfigured, message)
+        .with("provider", provider.to_owned())
+        .with("env", env)
+        .retry_after(Duration::from_secs(1))
 }
 
 impl From<ServiceError> for ApiError {
@@ -446,11 +357,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ResultNotFound => ApiError::new(Code::ResultNotFound, "Result not found"),
             ServiceError::Provider { provider, source } => provider_error(&provider, &source),
-            ServiceError::ProviderNotConfigured { provider } => ApiError::new(
-                Code::ProviderNotConfigured,
-                format!("no client is configured for provider {provider}"),
-            )
-            .with("provider", provider),
+            ServiceError::ProviderNotConfigured { provider } => not_configured(&provider),
             ServiceError::ProbeDisabledNoVersion => ApiError::new(
                 Code::ProbeDisabledNoVersion,
                 "probing is disabled and no version is known for this template",
@@ -542,6 +449,51 @@ impl From<ServiceError> for ApiError {
                 err
             }
             ServiceError::Storage(s) => s.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- BEGIN generated by Code::markdown_table -->\n";
+    const END: &str = "<!-- END generated -->";
+
+    /// `docs/errors.md` lists every code the server can answer with, as the
+    /// table generates it. `PROMPTER_UPDATE_DOCS=1 cargo test -p prompter-api
+    /// --lib error` rewrites the generated part.
+    #[test]
+    fn docs_errors_md_lists_every_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
+        let text = std::fs::read_to_string(path).expect("docs/errors.md exists");
+        let start = text.find(BEGIN).expect("begin marker") + BEGIN.len();
+        let end = text.find(END).expect("end marker");
+        let want = Code::markdown_table();
+        if text[start..end] != want {
+            if std::env::var_os("PROMPTER_UPDATE_DOCS").is_some() {
+                let updated = format!("{}{}{}", &text[..start], want, &text[end..]);
+                std::fs::write(path, updated).unwrap();
+            } else {
+                panic!("docs/errors.md is out of date: run PROMPTER_UPDATE_DOCS=1 cargo test -p prompter-api --lib error");
+            }
+        }
+    }
+
+    #[test]
+    fn wire_names_are_unique_screaming_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            let w = c.as_str();
+            assert!(seen.insert(w), "duplicate wire name {w}");
+            assert!(
+                w.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_'),
+                "{w}"
+            );
+            assert!(
+                c.status().is_client_error() || c.status().is_server_error(),
+                "{w}"
+            );
         }
     }
 }

@@ -44,8 +44,10 @@ const MAX_CHUNK: usize = 64;
 const MAX_ROUND: usize = 1024;
 
 /// What a batcher writes: `INSERT INTO {table} ({columns}) VALUES … {tail}`.
+/// The one text of a table's insert: the repositories, the batcher and (with
+/// `test-util`) the benchmarks' raw baselines all build their SQL from it.
 #[derive(Debug)]
-pub(crate) struct InsertSpec {
+pub struct InsertSpec {
     pub(crate) table: &'static str,
     pub(crate) columns: &'static str,
     /// Appended to the statement: empty, or an `ON CONFLICT … DO NOTHING
@@ -76,6 +78,38 @@ type Returned = HashMap<Uuid, Option<i64>>;
 impl InsertSpec {
     fn returns_ids(&self) -> bool {
         !self.tail.is_empty()
+    }
+
+    /// `INSERT INTO {table} ({columns}) ` (a multi-row builder's prefix).
+    pub fn prefix(&self) -> String {
+        format!("INSERT INTO {} ({}) ", self.table, self.columns)
+    }
+
+    /// Number of columns (values per row).
+    pub fn width(&self) -> usize {
+        self.columns.split(',').count()
+    }
+
+    /// The whole statement for `rows` rows, placeholders `$1…` in row order.
+    pub fn sql(&self, rows: usize) -> String {
+        let per_row = self.width();
+        let mut sql = self.prefix();
+        sql.push_str("VALUES ");
+        let mut p = 0;
+        for r in 0..rows {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..per_row {
+                p += 1;
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&p.to_string());
+            }
+            sql.push(')');
+        }
+        sql.push_str(self.tail);
+        sql
     }
 }
 
@@ -435,24 +469,8 @@ impl Writer {
 
     /// `INSERT INTO … VALUES (…), … {tail}` for `rows` rows.
     fn insert_stmt(&self, rows: usize, values: Vec<Value>) -> Statement {
-        let per_row = values.len() / rows;
-        let spec = self.spec;
-        let mut sql = format!("INSERT INTO {} ({}) VALUES ", spec.table, spec.columns);
-        let mut p = 0;
-        for r in 0..rows {
-            sql.push_str(if r == 0 { "(" } else { ", (" });
-            for c in 0..per_row {
-                p += 1;
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('$');
-                sql.push_str(&p.to_string());
-            }
-            sql.push(')');
-        }
-        sql.push_str(spec.tail);
-        Statement::from_sql_and_values(self.backend.db(), sql, values)
+        debug_assert_eq!(values.len(), rows * self.spec.width());
+        Statement::from_sql_and_values(self.backend.db(), self.spec.sql(rows), values)
     }
 }
 

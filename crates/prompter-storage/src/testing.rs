@@ -7,6 +7,12 @@
 //!   but the server cannot be reached. The database is dropped (`WITH (FORCE)`)
 //!   when the `TestDb` is dropped.
 //!
+//! * [`TEMPLATE_INSERT`], [`RESULT_INSERT`]: the repositories' own insert
+//!   statements ([`InsertSpec`]), for benchmarks whose raw sqlx baselines
+//!   and seeders must write exactly what the store writes (no second copy of
+//!   the SQL outside this crate); timestamps for SQLite via
+//!   [`crate::sqlite_timestamp`].
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use prompter_storage::testing::TestDb;
@@ -18,6 +24,8 @@
 //! # }
 //! ```
 
+pub use crate::batch::InsertSpec;
+pub use crate::repo::{RESULT_INSERT, TEMPLATE_INSERT};
 use crate::{Backend, PoolConfig, Store};
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -228,5 +236,24 @@ mod tests {
             "postgres://u:p@h/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
+
+    #[test]
+    fn insert_specs_number_every_placeholder() {
+        use super::{RESULT_INSERT, TEMPLATE_INSERT};
+        assert_eq!(TEMPLATE_INSERT.width(), 19);
+        assert_eq!(RESULT_INSERT.width(), 15);
+        let one = RESULT_INSERT.sql(1);
+        assert!(
+            one.starts_with("INSERT INTO prompt_results (id, org_id"),
+            "{one}"
+        );
+        assert!(
+            one.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
+            "{one}"
+        );
+        let two = TEMPLATE_INSERT.sql(2);
+        assert!(two.contains("$19), ($20,") && two.contains("$38)"), "{two}");
+        assert!(two.ends_with("DO NOTHING RETURNING id"), "{two}");
     }
 }

@@ -8,11 +8,11 @@
 
 use crate::TaskResult;
 use chrono::{DateTime, SubsecRound, Utc};
-use prompter_storage::testing::TestDb;
+use prompter_storage::testing::{TestDb, RESULT_INSERT, TEMPLATE_INSERT};
 use prompter_storage::{sqlite_timestamp, Backend, NewResult, NewTemplate, Store};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -39,17 +39,9 @@ pub struct Options {
 
 const TARGET_RATIO: f64 = 0.7;
 
-const TEMPLATE_SQL: &str = "INSERT INTO prompt_templates (id, org_id, workspace_id, name, provider, \
-    system_instructions, user_prompt_template, country_set, model_id, inference_params, \
-    tools_spec, response_format, grounding_profile_id, grounding_snapshot_id, retrieval_params, \
-    config_hash, config_canonical_json, created_by, created_at, deleted_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL) \
-    ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL DO NOTHING \
-    RETURNING id";
-
-const RESULT_SQL: &str = "INSERT INTO prompt_results (id, org_id, workspace_id, template_id, \
-    version_id, provider_version_key, system_fingerprint, country, request, response, \
-    analysis_config, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+/// The store's own single-row statements (`prompter_storage::testing`).
+static TEMPLATE_SQL: LazyLock<String> = LazyLock::new(|| TEMPLATE_INSERT.sql(1));
+static RESULT_SQL: LazyLock<String> = LazyLock::new(|| RESULT_INSERT.sql(1));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -273,7 +265,7 @@ async fn raw_template(store: &Store, t: NewTemplate) -> Result<(), sqlx::Error> 
     match store.backend() {
         Backend::Sqlite => {
             let pool = store.connection().get_sqlite_connection_pool();
-            sqlx::query(TEMPLATE_SQL)
+            sqlx::query(&TEMPLATE_SQL)
                 .bind(id.hyphenated().to_string())
                 .bind(t.org_id)
                 .bind(t.workspace_id)
@@ -298,7 +290,7 @@ async fn raw_template(store: &Store, t: NewTemplate) -> Result<(), sqlx::Error> 
         }
         Backend::Postgres => {
             let pool = store.connection().get_postgres_connection_pool();
-            sqlx::query(TEMPLATE_SQL)
+            sqlx::query(&TEMPLATE_SQL)
                 .bind(id)
                 .bind(t.org_id)
                 .bind(t.workspace_id)
@@ -332,7 +324,7 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
     match store.backend() {
         Backend::Sqlite => {
             let pool = store.connection().get_sqlite_connection_pool();
-            sqlx::query(RESULT_SQL)
+            sqlx::query(&RESULT_SQL)
                 .bind(id.hyphenated().to_string())
                 .bind(r.org_id)
                 .bind(r.workspace_id)
@@ -345,12 +337,15 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.response.to_string())
                 .bind(r.analysis_config.to_string())
                 .bind(sqlite_timestamp(created))
+                .bind(r.release.revision.map(|v| v as i32))
+                .bind(r.release.label)
+                .bind(r.output)
                 .execute(pool)
                 .await?;
         }
         Backend::Postgres => {
             let pool = store.connection().get_postgres_connection_pool();
-            sqlx::query(RESULT_SQL)
+            sqlx::query(&RESULT_SQL)
                 .bind(id)
                 .bind(r.org_id)
                 .bind(r.workspace_id)
@@ -363,6 +358,9 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.response)
                 .bind(r.analysis_config)
                 .bind(created)
+                .bind(r.release.revision.map(|v| v as i32))
+                .bind(r.release.label)
+                .bind(r.output)
                 .execute(pool)
                 .await?;
         }

@@ -3,7 +3,8 @@
 //! moves, contract check, history), render and run by label; plus
 //! `POST /api/prompt-templates/{id}/render`.
 
-use super::history::{page, query};
+use super::history::page;
+use super::query;
 use super::template_id;
 use crate::body::{dto_from_json, read_dto, read_json};
 use crate::caller::{Caller, Role};
@@ -89,10 +90,12 @@ pub(crate) struct LabelPath {
 /// The org and workspace a request addresses: the key's, or the query's
 /// (required when the key does not fix them). Another tenant's → 404.
 fn tenant(
+    state: &AppState,
     caller: &Caller,
     org_id: Option<String>,
     workspace_id: Option<String>,
 ) -> Result<(String, String), ApiError> {
+    let (org_id, workspace_id) = (state.fold_opt(org_id), state.fold_opt(workspace_id));
     let (org, ws) = match &caller.scope {
         Scope::Unrestricted => (org_id, workspace_id),
         Scope::Tenant {
@@ -175,7 +178,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
     let q: TenantPageQuery = query(&req)?;
-    let (org, ws) = tenant(&caller, q.org_id, q.workspace_id)?;
+    let (org, ws) = tenant(&state, &caller, q.org_id, q.workspace_id)?;
     let p = state
         .prompter
         .list_prompts(&org, &ws, &page(q.limit, &q.cursor)?)
@@ -196,7 +199,7 @@ pub async fn revisions(
     caller.require(Role::Read)?;
     let q: TenantPageQuery = query(&req)?;
     let k = key(
-        tenant(&caller, q.org_id, q.workspace_id)?,
+        tenant(&state, &caller, q.org_id, q.workspace_id)?,
         path.into_inner(),
     );
     let p = state
@@ -250,7 +253,7 @@ pub async fn fetch(
     caller.require(Role::Read)?;
     let q: SelectQuery = query(&req)?;
     let k = key(
-        tenant(&caller, q.org_id, q.workspace_id)?,
+        tenant(&state, &caller, q.org_id, q.workspace_id)?,
         path.into_inner(),
     );
     let sel = selector(q.label, q.revision)?;
@@ -290,7 +293,7 @@ pub async fn move_label(
     let (name, label) = path.into_inner();
     require_for_label(&state, &caller, &label)?;
     let q: TenantQuery = query(&req)?;
-    let k = key(tenant(&caller, q.org_id, q.workspace_id)?, name);
+    let k = key(tenant(&state, &caller, q.org_id, q.workspace_id)?, name);
     let body: LabelMoveBody = read_dto(&req, payload, &state.body).await?;
     let moved = state
         .prompter
@@ -326,7 +329,7 @@ pub async fn remove_label(
     let (name, label) = path.into_inner();
     require_for_label(&state, &caller, &label)?;
     let q: TenantQuery = query(&req)?;
-    let k = key(tenant(&caller, q.org_id, q.workspace_id)?, name);
+    let k = key(tenant(&state, &caller, q.org_id, q.workspace_id)?, name);
     state
         .prompter
         .remove_label(&k, &label, caller.key_prefix.as_deref())
@@ -347,7 +350,7 @@ pub async fn label_history(
     caller.require(Role::Read)?;
     let (name, label) = path.into_inner();
     let q: TenantPageQuery = query(&req)?;
-    let k = key(tenant(&caller, q.org_id, q.workspace_id)?, name);
+    let k = key(tenant(&state, &caller, q.org_id, q.workspace_id)?, name);
     let p = state
         .prompter
         .label_history(&k, &label, &page(q.limit, &q.cursor)?)
@@ -393,7 +396,7 @@ pub async fn render(
     caller.require(Role::Read)?;
     let q: SelectQuery = query(&req)?;
     let k = key(
-        tenant(&caller, q.org_id, q.workspace_id)?,
+        tenant(&state, &caller, q.org_id, q.workspace_id)?,
         path.into_inner(),
     );
     let sel = selector(q.label, q.revision)?;
@@ -420,7 +423,7 @@ pub async fn run(
     caller.require(Role::Write)?;
     let q: SelectQuery = query(&req)?;
     let k = key(
-        tenant(&caller, q.org_id, q.workspace_id)?,
+        tenant(&state, &caller, q.org_id, q.workspace_id)?,
         path.into_inner(),
     );
     let sel = selector(q.label, q.revision)?;

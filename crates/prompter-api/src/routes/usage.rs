@@ -2,10 +2,10 @@
 //! template, prompt, provider, model and/or UTC day, read from the daily
 //! rollups (issue 17), within the caller's scope.
 
-use super::history::query;
+use super::{invalid_query, query};
 use crate::caller::{Caller, Role};
 use crate::dto::micros_to_usd;
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -116,20 +116,21 @@ pub struct UsageReport {
     pub items: Vec<UsageItem>,
 }
 
-fn day(name: &str, v: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| {
-                ApiError::new(
-                    Code::InvalidQuery,
-                    format!("{name}: `{s}` is not a date (YYYY-MM-DD)"),
-                )
-            })
-        })
-        .transpose()
+/// Parses a `YYYY-MM-DD` parameter, noting a problem.
+fn day(name: &str, v: Option<String>, problems: &mut Vec<(String, String)>) -> Option<NaiveDate> {
+    let s = v.filter(|s| !s.is_empty())?;
+    match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            problems.push((name.into(), format!("`{s}` is not a date (YYYY-MM-DD)")));
+            None
+        }
+    }
 }
 
+/// The storage query; 400 `INVALID_QUERY` naming every bad parameter.
 fn usage_query(p: UsageParams) -> Result<UsageQuery, ApiError> {
+    let mut problems = Vec::new();
     let mut group_by = Vec::new();
     let mut unknown = Vec::new();
     for k in p.group_by.as_deref().unwrap_or("").split(',') {
@@ -143,23 +144,23 @@ fn usage_query(p: UsageParams) -> Result<UsageQuery, ApiError> {
         }
     }
     if !unknown.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidQuery,
+        problems.push((
+            "group_by".into(),
             format!(
-                "group_by: unknown key(s) {}; use org, workspace, template, prompt, provider, model, day",
+                "unknown key(s) {}; use org, workspace, template, prompt, provider, model, day",
                 unknown.join(", ")
             ),
         ));
     }
-    let since = day("since", p.since)?;
-    let until = day("until", p.until)?;
+    let since = day("since", p.since, &mut problems);
+    let until = day("until", p.until, &mut problems);
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
-            return Err(ApiError::new(
-                Code::InvalidQuery,
-                "since: must not be after until",
-            ));
+            problems.push(("since".into(), format!("{s} is after until ({u})")));
         }
+    }
+    if !problems.is_empty() {
+        return Err(invalid_query(&problems));
     }
     Ok(UsageQuery {
         org_id: p.org_id.filter(|s| !s.is_empty()),

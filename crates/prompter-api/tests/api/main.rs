@@ -2,6 +2,7 @@
 //! its own database (a SQLite temp file; a fresh PostgreSQL database too when
 //! `PROMPTER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 
+mod adopt;
 mod auth;
 mod beyond_v7;
 mod cli;
@@ -10,5 +11,6 @@ mod faults;
 mod fuzz;
 mod helpers;
 mod probe_guard;
+mod releases;
 mod usage;
 mod v7_routes;

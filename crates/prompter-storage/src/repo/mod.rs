@@ -12,6 +12,6 @@ mod versions;
 
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
-pub(crate) use results::RESULT_INSERT;
-pub(crate) use templates::TEMPLATE_INSERT;
+pub use results::RESULT_INSERT;
+pub use templates::TEMPLATE_INSERT;
 pub use usage::{UsageKey, UsageQuery, UsageRow};

@@ -9,19 +9,14 @@ use crate::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 const TABLE: &str = "prompt_results";
 
-pub(crate) const INSERT_SQL: &str = "INSERT INTO prompt_results (id, org_id, workspace_id, \
-    template_id, version_id, provider_version_key, system_fingerprint, country, request, \
-    response, analysis_config, created_at, revision, label, output, provider, input_tokens, \
-    output_tokens, cached_input_tokens, cache_write_input_tokens, cost_micros) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21)";
-
-/// The group-commit writer's rows: the columns of [`INSERT_SQL`], in its order.
-pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
+/// A result row's insert: the group-commit writer's rows, and (as
+/// [`INSERT_SQL`]) the idempotent run's statement inside its transaction.
+pub static RESULT_INSERT: InsertSpec = InsertSpec {
     table: TABLE,
     columns: "id, org_id, workspace_id, template_id, version_id, provider_version_key, \
         system_fingerprint, country, request, response, analysis_config, created_at, revision, \
@@ -31,6 +26,9 @@ pub(crate) static RESULT_INSERT: InsertSpec = InsertSpec {
     numbered: false,
     after: Some(crate::repo::usage::rollup_stmt),
 };
+
+/// [`RESULT_INSERT`] for one row.
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| RESULT_INSERT.sql(1));
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
     Ok(decode_head(r)?.with_payloads(
@@ -132,7 +130,7 @@ impl Store {
             sql::int_opt(rec.usage.cache_write_input_tokens),
             sql::int_opt(rec.usage.cost_micros),
         ];
-        (self.stmt(INSERT_SQL, values), rec)
+        (self.stmt(&INSERT_SQL, values), rec)
     }
 
     /// Stores a run with its full request and response; counts

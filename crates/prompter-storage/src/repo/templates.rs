@@ -33,7 +33,7 @@ const GET_BY_ID_ORG_WS_SQL: &str = get_by_id_sql!(" AND org_id = $2 AND workspac
 
 /// The group-commit writer's rows (`deleted_at` stays NULL). The partial
 /// unique index decides (no read-then-write): a row it skips is not returned.
-pub(crate) static TEMPLATE_INSERT: InsertSpec = InsertSpec {
+pub static TEMPLATE_INSERT: InsertSpec = InsertSpec {
     table: TABLE,
     columns: "id, org_id, workspace_id, name, provider, system_instructions, \
         user_prompt_template, country_set, model_id, inference_params, tools_spec, \
