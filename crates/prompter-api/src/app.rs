@@ -71,6 +71,33 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// `--provider-max-inflight openai=64,…` as a map (each cap at least 1).
+pub fn provider_caps(
+    pairs: &[String],
+) -> Result<std::collections::HashMap<String, usize>, StartupError> {
+    let mut caps = std::collections::HashMap::new();
+    for pair in pairs.iter().filter(|p| !p.trim().is_empty()) {
+        let parsed = pair.split_once('=').and_then(|(p, n)| {
+            let p = p.trim();
+            let known = prompter_providers::PROVIDER_NAMES.contains(&p);
+            let n = n.trim().parse::<usize>().ok().filter(|n| *n > 0);
+            known.then_some(()).and(n).map(|n| (p.to_string(), n))
+        });
+        match parsed {
+            Some((p, n)) => {
+                caps.insert(p, n);
+            }
+            None => {
+                return Err(StartupError::Config(format!(
+                    "--provider-max-inflight: `{pair}` is not provider=N (N ≥ 1; providers: {})",
+                    prompter_providers::PROVIDER_NAMES.join(", ")
+                )))
+            }
+        }
+    }
+    Ok(caps)
+}
+
 /// The price table in effect: `--price-table FILE` or the built-in one, plus
 /// `--azure-deployment-model` mappings.
 pub fn price_table(args: &ServeArgs) -> Result<PriceTable, StartupError> {
@@ -276,6 +303,12 @@ impl Application {
             limits: args.security.parser_limits(),
             webhook_enabled: args.webhook_url.as_deref().is_some_and(|u| !u.is_empty()),
             prices: Arc::new(price_table(&args)?),
+            provider_max_inflight: provider_caps(&args.provider_max_inflight)?,
+            provider_queue_timeout: Duration::from_millis(args.provider_queue_timeout_ms),
+            breaker: prompter_service::breaker::BreakerConfig {
+                failures: args.provider_breaker_failures,
+                cooldown: Duration::from_millis(args.provider_breaker_cooldown_ms.max(1)),
+            },
             ..ServiceConfig::default()
         };
         let body = BodyConfig {

@@ -142,6 +142,29 @@ pub struct ServeArgs {
     /// (`deployment=model,…`), over the table's `[azure_deployments]`.
     #[arg(long, env = "PROMPTER_AZURE_DEPLOYMENT_MODEL", value_delimiter = ',')]
     pub azure_deployment_model: Vec<String>,
+    /// Provider calls in flight per provider on this instance
+    /// (`openai=64,anthropic=32,…`; unlisted providers are unlimited).
+    #[arg(long, env = "PROMPTER_PROVIDER_MAX_INFLIGHT", value_delimiter = ',')]
+    pub provider_max_inflight: Vec<String>,
+    /// How long a call waits for a slot under its provider's cap before 503
+    /// `PROVIDER_SATURATED`, milliseconds.
+    #[arg(
+        long,
+        env = "PROMPTER_PROVIDER_QUEUE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub provider_queue_timeout_ms: u64,
+    /// Consecutive provider-fault failures (5xx, timeouts, overload) that open
+    /// a provider/model circuit; 0 turns the breakers off.
+    #[arg(long, env = "PROMPTER_PROVIDER_BREAKER_FAILURES", default_value_t = 5)]
+    pub provider_breaker_failures: u32,
+    /// How long an open circuit fails fast before one trial call, milliseconds.
+    #[arg(
+        long,
+        env = "PROMPTER_PROVIDER_BREAKER_COOLDOWN_MS",
+        default_value_t = 30_000
+    )]
+    pub provider_breaker_cooldown_ms: u64,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -82,6 +82,8 @@ error_codes! {
     ProviderRateLimited = 503, "PROVIDER_RATE_LIMITED", "the provider rate-limited us.";
     ProviderOverloaded = 503, "PROVIDER_OVERLOADED", "the provider is overloaded.";
     ProviderTimeout = 504, "PROVIDER_TIMEOUT", "the provider did not answer in time.";
+    ProviderSaturated = 503, "PROVIDER_SATURATED", "every call slot of the provider (`--provider-max-inflight`) stayed busy for `--provider-queue-timeout-ms`; retry after `Retry-After`.";
+    ProviderCircuitOpen = 503, "PROVIDER_CIRCUIT_OPEN", "the provider/model circuit is open after repeated provider failures; calls fail fast until `Retry-After`.";
     ProviderNotConfigured = 503, "PROVIDER_NOT_CONFIGURED", "no client is configured for the template's provider.";
     ProbeDisabledNoVersion = 503, "PROBE_DISABLED_NO_VERSION", "probing is switched off and no version is known.";
     ProbePending = 503, "PROBE_PENDING", "another caller's probe is still in flight.";
@@ -358,6 +360,23 @@ impl From<ServiceError> for ApiError {
             ServiceError::ResultNotFound => ApiError::new(Code::ResultNotFound, "Result not found"),
             ServiceError::Provider { provider, source } => provider_error(&provider, &source),
             ServiceError::ProviderNotConfigured { provider } => not_configured(&provider),
+            ServiceError::ProviderSaturated {
+                provider,
+                retry_after,
+            } => ApiError::new(
+                Code::ProviderSaturated,
+                format!("too many calls to {provider} are in flight on this instance; retry shortly"),
+            )
+            .retry_after(retry_after),
+            ServiceError::CircuitOpen {
+                provider,
+                model,
+                retry_after,
+            } => ApiError::new(
+                Code::ProviderCircuitOpen,
+                format!("{provider}/{model} failed repeatedly; calls fail fast until the circuit's cool-down ends"),
+            )
+            .retry_after(retry_after),
             ServiceError::ProbeDisabledNoVersion => ApiError::new(
                 Code::ProbeDisabledNoVersion,
                 "probing is disabled and no version is known for this template",

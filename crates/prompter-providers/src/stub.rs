@@ -23,6 +23,9 @@
 //! [`StubFailure`]: `Timeout` → [`ProviderError::Timeout`], `RateLimited` →
 //! `RateLimited { retry_after: 1s }`, `Upstream5xx` → `Upstream { status: 503 }`.
 //!
+//! The failure rate can be changed at run time ([`StubProvider::set_failure_rate`]);
+//! [`StubProvider::max_in_flight`] is the most calls ever in flight at once.
+//!
 //! Counters count *served* calls — every call that reached the stub,
 //! including the ones that then failed by the failure knob — and are shared
 //! by all [`StubProvider`]s made from one another with
@@ -97,6 +100,28 @@ struct Shared {
     cfg: StubConfig,
     probes: AtomicU64,
     completions: AtomicU64,
+    /// The failure rate in effect (f64 bits; [`StubProvider::set_failure_rate`]).
+    failure_rate: AtomicU64,
+    /// Calls inside `simulate` now, and the most ever at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a call in flight until dropped.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The deterministic stub provider; see the [module docs](self).
@@ -123,9 +148,12 @@ impl StubProvider {
         Self {
             provider: "unknown".to_string(),
             shared: Arc::new(Shared {
+                failure_rate: AtomicU64::new(cfg.failure_rate.to_bits()),
                 cfg,
                 probes: AtomicU64::new(0),
                 completions: AtomicU64::new(0),
+                in_flight: AtomicU64::new(0),
+                max_in_flight: AtomicU64::new(0),
             }),
         }
     }
@@ -151,6 +179,23 @@ impl StubProvider {
     /// Completions served so far by this stub and all its siblings (failed ones included).
     pub fn completion_count(&self) -> u64 {
         self.shared.completions.load(Ordering::SeqCst)
+    }
+
+    /// The most calls (completions and probes) that were ever in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Changes the failure rate of this stub and its siblings (clamped to `[0, 1]`).
+    pub fn set_failure_rate(&self, rate: f64) {
+        let rate = if rate.is_nan() {
+            0.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self.shared
+            .failure_rate
+            .store(rate.to_bits(), Ordering::SeqCst);
     }
 
     fn tagged(&self, value: String) -> Value {
@@ -189,9 +234,11 @@ impl StubProvider {
 
     /// Latency, jitter and the failure knob.
     async fn simulate(&self) -> Result<(), ProviderError> {
+        let _in_flight = InFlight::enter(&self.shared);
         let cfg = &self.shared.cfg;
         let delay = cfg.latency + cfg.jitter.mul_f64(rand::random::<f64>());
-        let fail = cfg.failure_rate > 0.0 && rand::random::<f64>() < cfg.failure_rate;
+        let rate = f64::from_bits(self.shared.failure_rate.load(Ordering::SeqCst));
+        let fail = rate > 0.0 && rand::random::<f64>() < rate;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

@@ -54,6 +54,24 @@ pub enum ServiceError {
         /// Provider name.
         provider: String,
     },
+    /// Every call slot of the provider stayed busy for the queue timeout.
+    #[error("provider {provider} is at its concurrency cap; retry shortly")]
+    ProviderSaturated {
+        /// Provider name.
+        provider: String,
+        /// Suggested wait.
+        retry_after: Duration,
+    },
+    /// The provider/model circuit is open (recent provider-fault failures).
+    #[error("the circuit for {provider}/{model} is open after repeated provider failures")]
+    CircuitOpen {
+        /// Provider name.
+        provider: String,
+        /// Model.
+        model: String,
+        /// Until the next trial call.
+        retry_after: Duration,
+    },
     /// Probing is disabled and no version is known yet.
     #[error(
         "probing is disabled (PROMPTER_PROBE_DISABLED) and no version is known for this template"

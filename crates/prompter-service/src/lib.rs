@@ -8,6 +8,8 @@
 //! tenant-scoped by [`Scope`]; all model calls go through the
 //! [`prompter_providers::ModelProvider`] trait objects of the registry.
 
+pub mod breaker;
+pub mod caps;
 pub mod diff;
 pub mod error;
 pub mod guard;
@@ -55,6 +57,12 @@ pub struct ServiceConfig {
     pub webhook_enabled: bool,
     /// List prices that cost each run (default: the shipped `config/prices.toml`).
     pub prices: Arc<pricing::PriceTable>,
+    /// Calls in flight per provider (absent: unlimited).
+    pub provider_max_inflight: std::collections::HashMap<String, usize>,
+    /// How long a call waits for a slot under its provider's cap.
+    pub provider_queue_timeout: Duration,
+    /// Circuit breakers per (provider, model).
+    pub breaker: breaker::BreakerConfig,
 }
 
 impl Default for ServiceConfig {
@@ -68,7 +76,24 @@ impl Default for ServiceConfig {
             probe_wait_timeout: Duration::from_secs(30),
             webhook_enabled: false,
             prices: Arc::new(pricing::PriceTable::builtin()),
+            provider_max_inflight: Default::default(),
+            provider_queue_timeout: Duration::from_secs(5),
+            breaker: breaker::BreakerConfig::default(),
         }
+    }
+}
+
+/// An admitted provider call (circuit ticket and cap slot).
+#[derive(Debug)]
+pub(crate) struct ProviderCall {
+    ticket: breaker::Ticket,
+    _permit: caps::CapPermit,
+}
+
+impl ProviderCall {
+    /// Records the outcome with the breaker and frees the slot.
+    pub(crate) fn finish<T>(self, result: &Result<T, prompter_providers::ProviderError>) {
+        self.ticket.finish(result);
     }
 }
 
@@ -85,6 +110,10 @@ struct Inner {
     guard: ProbeGuard,
     window: ProbeWindow,
     cfg: ServiceConfig,
+    /// Per-provider concurrency caps.
+    caps: caps::ProviderCaps,
+    /// Per-(provider, model) circuit breakers.
+    breakers: Arc<breaker::Breakers>,
     /// Version rows this process wrote recently (see `versions::RecentVersions`).
     recent_versions: versions::RecentVersions,
 }
@@ -101,6 +130,11 @@ impl Prompter {
         let window = ProbeWindow::new(cfg.probe_ttl);
         Prompter {
             inner: Arc::new(Inner {
+                caps: caps::ProviderCaps::new(
+                    &cfg.provider_max_inflight,
+                    cfg.provider_queue_timeout,
+                ),
+                breakers: Arc::new(breaker::Breakers::new(cfg.breaker)),
                 store,
                 providers,
                 guard,
@@ -119,6 +153,26 @@ impl Prompter {
     /// The settings.
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.cfg
+    }
+
+    /// The circuits of this instance (for `/readyz?detail=1`).
+    pub fn circuits(&self) -> Vec<breaker::CircuitView> {
+        self.inner.breakers.snapshot()
+    }
+
+    /// Admits one provider call: the circuit first (fail fast), then a slot
+    /// under the provider's cap. Report the outcome with [`ProviderCall::finish`].
+    pub(crate) async fn admit_call(
+        &self,
+        provider: &str,
+        model: &str,
+    ) -> ServiceResult<ProviderCall> {
+        let ticket = self.inner.breakers.admit(provider, model)?;
+        let permit = self.inner.caps.acquire(provider).await?;
+        Ok(ProviderCall {
+            ticket,
+            _permit: permit,
+        })
     }
 
     /// The Redis side of the probe guard, if configured.

@@ -52,6 +52,17 @@ pub const COST_USD_TOTAL: &str = "prompter_cost_usd_total";
 /// Runs with usage whose model has no price (cost stored as null), by `provider`, `model`.
 pub const COST_UNPRICED_TOTAL: &str = "prompter_cost_unpriced_total";
 
+/// Provider calls in flight on this instance, by `provider`.
+pub const PROVIDER_INFLIGHT: &str = "prompter_provider_inflight";
+/// Provider calls waiting for a slot under `--provider-max-inflight`, by `provider`.
+pub const PROVIDER_QUEUED: &str = "prompter_provider_queued";
+/// Calls refused with PROVIDER_SATURATED after the queue timeout, by `provider`.
+pub const PROVIDER_SATURATED_TOTAL: &str = "prompter_provider_saturated_total";
+/// Circuit state by `provider`, `model`: 0 closed, 1 half-open, 2 open.
+pub const PROVIDER_CIRCUIT_STATE: &str = "prompter_provider_circuit_state";
+/// Circuits opened, by `provider`, `model`.
+pub const PROVIDER_CIRCUIT_OPENED_TOTAL: &str = "prompter_provider_circuit_opened_total";
+
 /// Provider names used as label values.
 pub const PROVIDERS: [&str; 5] = ["openai", "azure-openai", "anthropic", "google", "unknown"];
 /// Provider error kinds used as label values.
@@ -100,6 +111,11 @@ pub fn register_all() {
     counter!(OPENAI_FINGERPRINT_PRESENT_TOTAL).absolute(0);
     counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
     counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
+    for p in PROVIDERS {
+        gauge!(PROVIDER_INFLIGHT, "provider" => p).increment(0.0);
+        gauge!(PROVIDER_QUEUED, "provider" => p).increment(0.0);
+        counter!(PROVIDER_SATURATED_TOTAL, "provider" => p).absolute(0);
+    }
     gauge!(REDIS_UP).set(0.0);
     gauge!(REDIS_CONFIGURED).set(0.0);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(0.0);

@@ -217,6 +217,7 @@ impl Prompter {
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
         let client = self.client(provider)?;
+        let call = self.admit_call(name, &model).await?;
         let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client
             .complete(&CompletionRequest {
@@ -228,11 +229,12 @@ impl Prompter {
                 response_format: tpl.response_format.clone(),
             })
             .instrument(span.clone())
-            .await
-            .map_err(|e| {
-                span.record("error.type", e.kind());
-                ServiceError::provider(name, e)
-            })?;
+            .await;
+        call.finish(&completion);
+        let completion = completion.map_err(|e| {
+            span.record("error.type", e.kind());
+            ServiceError::provider(name, e)
+        })?;
         metrics::counter!(m::RUNS_TOTAL, "provider" => name).increment(1);
         telemetry::record_response(
             &span,

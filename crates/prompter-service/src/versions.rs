@@ -126,14 +126,16 @@ impl Prompter {
         m::register_model(name, model);
         metrics::counter!(m::PROBE_ATTEMPTS_TOTAL, "provider" => name, "model" => model.to_owned())
             .increment(1);
+        let call = self.admit_call(name, model).await?;
         let span = telemetry::provider_span("probe", name, model, tpl);
         let probe = client
             .probe(&ProbeRequest {
                 model_id: model.to_owned(),
             })
             .instrument(span.clone())
-            .await
-            .map_err(|e| {
+            .await;
+        call.finish(&probe);
+        let probe = probe.map_err(|e| {
                 metrics::counter!(m::PROBE_FAILURES_TOTAL, "provider" => name, "model" => model.to_owned())
                     .increment(1);
                 span.record("error.type", e.kind());

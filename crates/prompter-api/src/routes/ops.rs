@@ -59,6 +59,57 @@ pub struct Readiness {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub providers: Option<Vec<ProviderStatus>>,
+    /// `?detail=1` only: this instance's provider/model circuit breakers
+    /// (an open circuit never fails readiness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub circuits: Option<Vec<CircuitStatus>>,
+}
+
+/// A provider/model circuit breaker's state.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitStateView {
+    /// Calls go through.
+    Closed,
+    /// One trial call is in flight; others fail fast.
+    HalfOpen,
+    /// Calls fail fast with 503 `PROVIDER_CIRCUIT_OPEN` until the cool-down ends.
+    Open,
+}
+
+/// One provider/model circuit of this instance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CircuitStatus {
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// State.
+    pub state: CircuitStateView,
+    /// Consecutive provider-fault failures (5xx, timeouts, overload).
+    pub consecutive_failures: u32,
+    /// Open only: seconds until a trial call is let through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub retry_in_secs: Option<u64>,
+}
+
+impl From<prompter_service::breaker::CircuitView> for CircuitStatus {
+    fn from(c: prompter_service::breaker::CircuitView) -> Self {
+        use prompter_service::breaker::CircuitState as S;
+        CircuitStatus {
+            provider: c.provider,
+            model: c.model,
+            state: match c.state {
+                S::Closed => CircuitStateView::Closed,
+                S::HalfOpen => CircuitStateView::HalfOpen,
+                S::Open => CircuitStateView::Open,
+            },
+            consecutive_failures: c.consecutive_failures,
+            retry_in_secs: c.retry_in_secs,
+        }
+    }
 }
 
 /// Query of `GET /readyz`.
@@ -186,6 +237,14 @@ pub async fn readyz(
             redis: redis.map_or(CheckState::NotConfigured, state_of),
         },
         providers: detail.then(|| state.providers.clone()),
+        circuits: detail.then(|| {
+            state
+                .prompter
+                .circuits()
+                .into_iter()
+                .map(CircuitStatus::from)
+                .collect()
+        }),
     };
     Ok(if ready {
         HttpResponse::Ok().json(body)

@@ -97,6 +97,8 @@ pub const PROVIDER: &[Code] = &[
     Code::ProviderOverloaded,
     Code::ProviderTimeout,
     Code::ProviderNotConfigured,
+    Code::ProviderSaturated,
+    Code::ProviderCircuitOpen,
     Code::ProbeDisabledNoVersion,
     Code::ProbePending,
 ];

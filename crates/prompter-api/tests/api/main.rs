@@ -11,6 +11,7 @@ mod faults;
 mod fuzz;
 mod helpers;
 mod probe_guard;
+mod provider_limits;
 mod releases;
 mod usage;
 mod v7_routes;
