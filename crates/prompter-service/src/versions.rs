@@ -124,9 +124,10 @@ impl Prompter {
         let name = provider.as_str();
         let client = self.client(provider)?;
         m::register_model(name, model);
+        // An open circuit or a full cap refuses before any call (not an attempt).
+        let call = self.admit_call(name, model).await?;
         metrics::counter!(m::PROBE_ATTEMPTS_TOTAL, "provider" => name, "model" => model.to_owned())
             .increment(1);
-        let call = self.admit_call(name, model).await?;
         let span = telemetry::provider_span("probe", name, model, tpl);
         let probe = client
             .probe(&ProbeRequest {
