@@ -2,6 +2,10 @@
 //! each stored result, and `usage_daily`, the per-day rollup the usage API
 //! reads (written in the same transaction as the results it counts).
 //!
+//! Budgets (`provider_budgets`, operator-owned: a monthly limit per org or
+//! workspace, `workspace_id = ''` for the whole org) and `budget_alerts`
+//! (one row per scope and month whose threshold event was emitted).
+//!
 //! Token and cost columns of a result are NULL when the provider reported
 //! no usage or the model has no price; the rollup sums them as 0 and counts
 //! unpriced runs apart. Costs are integer micro-dollars.
@@ -68,11 +72,31 @@ fn up_sql(backend: DbBackend) -> Result<Vec<String>, DbErr> {
     sql.push(
         "CREATE INDEX ix_usage_daily_scope_day ON usage_daily (org_id, workspace_id, day)".into(),
     );
+    sql.push(format!(
+        "CREATE TABLE provider_budgets (
+            org_id TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            monthly_micros {big} NOT NULL,
+            alert_permille INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (org_id, workspace_id)
+        ){sfx}"
+    ));
+    sql.push(format!(
+        "CREATE TABLE budget_alerts (
+            org_id TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            PRIMARY KEY (org_id, workspace_id, month)
+        ){sfx}"
+    ));
     Ok(sql)
 }
 
 fn down_sql() -> Vec<String> {
     let mut sql = vec![
+        "DROP TABLE IF EXISTS budget_alerts".to_string(),
+        "DROP TABLE IF EXISTS provider_budgets".to_string(),
         "DROP INDEX IF EXISTS ix_usage_daily_scope_day".to_string(),
         "DROP TABLE IF EXISTS usage_daily".to_string(),
         "ALTER TABLE prompt_results DROP COLUMN provider".to_string(),

@@ -82,6 +82,7 @@ error_codes! {
     ProviderRateLimited = 503, "PROVIDER_RATE_LIMITED", "the provider rate-limited us.";
     ProviderOverloaded = 503, "PROVIDER_OVERLOADED", "the provider is overloaded.";
     ProviderTimeout = 504, "PROVIDER_TIMEOUT", "the provider did not answer in time.";
+    BudgetExceeded = 429, "BUDGET_EXCEEDED", "the org's or workspace's monthly budget (`prompter budgets`) is spent; no provider call was made.";
     ProviderSaturated = 503, "PROVIDER_SATURATED", "every call slot of the provider (`--provider-max-inflight`) stayed busy for `--provider-queue-timeout-ms`; retry after `Retry-After`.";
     ProviderCircuitOpen = 503, "PROVIDER_CIRCUIT_OPEN", "the provider/model circuit is open after repeated provider failures; calls fail fast until `Retry-After`.";
     ProviderNotConfigured = 503, "PROVIDER_NOT_CONFIGURED", "no client is configured for the template's provider.";
@@ -360,6 +361,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::ResultNotFound => ApiError::new(Code::ResultNotFound, "Result not found"),
             ServiceError::Provider { provider, source } => provider_error(&provider, &source),
             ServiceError::ProviderNotConfigured { provider } => not_configured(&provider),
+            ServiceError::BudgetExceeded {
+                org_id,
+                workspace_id,
+                month,
+            } => ApiError::new(
+                Code::BudgetExceeded,
+                match workspace_id {
+                    Some(w) => format!("the {month} budget of workspace {w} (org {org_id}) is spent"),
+                    None => format!("the {month} budget of org {org_id} is spent"),
+                },
+            ),
             ServiceError::ProviderSaturated {
                 provider,
                 retry_after,

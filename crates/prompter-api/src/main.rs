@@ -33,6 +33,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// API keys: create (printed once), list, revoke.
     Keys(prompter_api::cli::keys::KeysArgs),
+    /// Monthly spend budgets per org or workspace: set, list, delete (operator only).
+    Budgets(prompter_api::cli::budgets::BudgetsArgs),
     /// Write a workspace's templates as JSON Lines of create bodies to stdout.
     Export(ExportArgs),
     /// Create templates from a JSON Lines file (content-addressed: repeats create nothing).
@@ -64,6 +66,15 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prompter keys: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Budgets(args)) => runtime().block_on(async {
+            match prompter_api::cli::budgets::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prompter budgets: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -54,6 +54,16 @@ pub enum ServiceError {
         /// Provider name.
         provider: String,
     },
+    /// The org's or workspace's monthly budget is spent.
+    #[error("the monthly budget of {org_id} is spent")]
+    BudgetExceeded {
+        /// Org of the budget.
+        org_id: String,
+        /// Its workspace (None: the whole org).
+        workspace_id: Option<String>,
+        /// `YYYY-MM` (UTC).
+        month: String,
+    },
     /// Every call slot of the provider stayed busy for the queue timeout.
     #[error("provider {provider} is at its concurrency cap; retry shortly")]
     ProviderSaturated {

@@ -9,6 +9,7 @@
 //! [`prompter_providers::ModelProvider`] trait objects of the registry.
 
 pub mod breaker;
+pub mod budgets;
 pub mod caps;
 pub mod diff;
 pub mod error;
@@ -112,6 +113,8 @@ struct Inner {
     cfg: ServiceConfig,
     /// Per-provider concurrency caps.
     caps: caps::ProviderCaps,
+    /// The budget table, re-read at most once a second.
+    budgets: budgets::BudgetCache,
     /// Per-(provider, model) circuit breakers.
     breakers: Arc<breaker::Breakers>,
     /// Version rows this process wrote recently (see `versions::RecentVersions`).
@@ -135,6 +138,7 @@ impl Prompter {
                     cfg.provider_queue_timeout,
                 ),
                 breakers: Arc::new(breaker::Breakers::new(cfg.breaker)),
+                budgets: Default::default(),
                 store,
                 providers,
                 guard,

@@ -63,6 +63,9 @@ pub const PROVIDER_CIRCUIT_STATE: &str = "prompter_provider_circuit_state";
 /// Circuits opened, by `provider`, `model`.
 pub const PROVIDER_CIRCUIT_OPENED_TOTAL: &str = "prompter_provider_circuit_opened_total";
 
+/// Runs refused with BUDGET_EXCEEDED.
+pub const BUDGET_EXCEEDED_TOTAL: &str = "prompter_budget_exceeded_total";
+
 /// Provider names used as label values.
 pub const PROVIDERS: [&str; 5] = ["openai", "azure-openai", "anthropic", "google", "unknown"];
 /// Provider error kinds used as label values.
@@ -111,6 +114,7 @@ pub fn register_all() {
     counter!(OPENAI_FINGERPRINT_PRESENT_TOTAL).absolute(0);
     counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
     counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
+    counter!(BUDGET_EXCEEDED_TOTAL).absolute(0);
     for p in PROVIDERS {
         gauge!(PROVIDER_INFLIGHT, "provider" => p).increment(0.0);
         gauge!(PROVIDER_QUEUED, "provider" => p).increment(0.0);

@@ -138,6 +138,9 @@ impl Prompter {
                 .insert_result(new)
                 .await
                 .map_err(|source| ServiceError::ResultNotStored { source })?;
+            if result.usage.cost_micros.is_some_and(|c| c > 0) {
+                self.budget_after_run(&tpl).await;
+            }
             return Ok(RunOutcome {
                 result,
                 replayed: false,
@@ -196,6 +199,9 @@ impl Prompter {
             .insert_result_idempotent(new, Some((claim_id, &idem.key)))
             .await
             .map_err(|source| ServiceError::ResultNotStored { source })?;
+        if result.usage.cost_micros.is_some_and(|c| c > 0) {
+            self.budget_after_run(&tpl).await;
+        }
         Ok(RunOutcome {
             result,
             replayed: false,
@@ -217,6 +223,7 @@ impl Prompter {
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
         let client = self.client(provider)?;
+        self.check_budget(tpl).await?;
         let call = self.admit_call(name, &model).await?;
         let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client

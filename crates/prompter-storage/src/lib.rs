@@ -94,8 +94,8 @@ pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
-    LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary, UsageKey,
-    UsageQuery, UsageRow, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    BudgetRecord, LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
+    UsageKey, UsageQuery, UsageRow, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

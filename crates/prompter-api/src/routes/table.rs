@@ -185,7 +185,8 @@ pub static TABLE: &[RouteRow] = &[
                 Code::IdempotencyKeyReused,
                 Code::RunInFlight,
                 Code::ResultNotStored,
-                Code::MissingVariables
+                Code::MissingVariables,
+                Code::BudgetExceeded
             ]
         ]
     ),
@@ -215,7 +216,8 @@ pub static TABLE: &[RouteRow] = &[
                 Code::MissingVariables,
                 Code::IdempotencyKeyReused,
                 Code::RunInFlight,
-                Code::ResultNotStored
+                Code::ResultNotStored,
+                Code::BudgetExceeded
             ]
         ]
     ),
@@ -241,6 +243,7 @@ pub static TABLE: &[RouteRow] = &[
     ),
     route!(prompts::label_history, Keyed, [GUARDED, PAGE, PROMPT]),
     route!(usage::usage, Keyed, [GUARDED, &[Code::InvalidQuery]]),
+    route!(usage::budgets, Keyed, [GUARDED]),
     // `GUARDED` only with `--metrics-auth`.
     route!(ops::metrics, Metrics, [GUARDED]),
     route!(ops::healthz, Open, []),

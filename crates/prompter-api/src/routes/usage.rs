@@ -1,6 +1,7 @@
 //! `GET /api/usage`: tokens, runs and cost grouped by org, workspace,
 //! template, prompt, provider, model and/or UTC day, read from the daily
-//! rollups (issue 17), within the caller's scope.
+//! rollups (issue 17), within the caller's scope; `GET /api/budgets`: the
+//! operator's budgets that apply to the caller, with the month's spend.
 
 use super::{invalid_query, query};
 use crate::caller::{Caller, Role};
@@ -185,4 +186,57 @@ pub async fn usage(
     Ok(HttpResponse::Ok().json(UsageReport {
         items: rows.into_iter().map(UsageItem::from).collect(),
     }))
+}
+
+/// One budget as its tenant sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BudgetView {
+    /// Org.
+    pub org_id: String,
+    /// Workspace (null: the whole org).
+    pub workspace_id: Option<String>,
+    /// Monthly limit, USD (calendar month, UTC).
+    pub monthly_usd: f64,
+    /// Alert level as a share of the limit (0.8 = 80 %).
+    pub alert_at: f64,
+    /// `YYYY-MM` of the spend below.
+    pub month: String,
+    /// This month's spend at list prices, USD.
+    pub spent_usd: f64,
+    /// This month's spend, integer micro-dollars.
+    pub spent_micros: i64,
+    /// Whether runs are refused (`BUDGET_EXCEEDED`).
+    pub exceeded: bool,
+}
+
+/// `{"items": [...]}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BudgetList {
+    /// The budgets, by org and workspace.
+    pub items: Vec<BudgetView>,
+}
+
+/// `GET /api/budgets`: the budgets that apply to the caller (set by the
+/// operator with `prompter budgets`; another org's are invisible).
+#[utoipa::path(get, path = "/api/budgets", tag = "usage", operation_id = "listBudgets",
+    responses((status = 200, description = "Budgets with the month's spend", body = BudgetList)))]
+pub async fn budgets(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Read)?;
+    let items = state
+        .prompter
+        .budgets(&caller.scope)
+        .await?
+        .into_iter()
+        .map(|s| BudgetView {
+            org_id: s.budget.org_id,
+            workspace_id: s.budget.workspace_id,
+            monthly_usd: micros_to_usd(s.budget.monthly_micros),
+            alert_at: s.budget.alert_permille as f64 / 1000.0,
+            month: s.month,
+            spent_usd: micros_to_usd(s.spent_micros),
+            spent_micros: s.spent_micros,
+            exceeded: s.spent_micros >= s.budget.monthly_micros,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(BudgetList { items }))
 }

@@ -5,6 +5,7 @@
 mod adopt;
 mod auth;
 mod beyond_v7;
+mod budgets;
 mod cli;
 mod errors;
 mod faults;

@@ -1,6 +1,7 @@
 //! Repository methods of [`crate::Store`], one module per table.
 
 mod api_keys;
+mod budgets;
 mod drift;
 mod idempotency;
 mod outbox;
@@ -10,6 +11,7 @@ mod templates;
 pub(crate) mod usage;
 mod versions;
 
+pub use budgets::BudgetRecord;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;
