@@ -10,5 +10,6 @@ mod errors;
 mod faults;
 mod fuzz;
 mod helpers;
+mod operator;
 mod probe_guard;
 mod v7_routes;
