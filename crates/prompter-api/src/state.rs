@@ -18,8 +18,10 @@ pub struct AppState {
     pub body: BodyConfig,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
-    /// `sqlite` or `postgresql` (V7's health field).
-    pub backend_name: &'static str,
+    /// The database backend (V7's health field).
+    pub backend: crate::routes::ops::Backend,
+    /// Each live provider's status (for `/readyz?detail=1`).
+    pub providers: Vec<crate::provider_status::ProviderStatus>,
     /// Lower-case UUID-shaped org/workspace ids of every request: set on
     /// databases adopted from V7's PostgreSQL, which matched them
     /// case-insensitively (`prompter_settings.uuid_ids_case_insensitive`).
