@@ -12,4 +12,5 @@ mod fuzz;
 mod helpers;
 mod operator;
 mod probe_guard;
+mod releases;
 mod v7_routes;
