@@ -11,4 +11,5 @@ mod faults;
 mod fuzz;
 mod helpers;
 mod probe_guard;
+mod releases;
 mod v7_routes;
