@@ -1,8 +1,10 @@
 //! Building and running the HTTP server.
 //!
-//! [`Application::build`] does all start-up work (database, migrations, hash
-//! algorithm pin, providers, Redis, metrics) and binds the listener, so tests
-//! can start a real server on port 0 and read the port back.
+//! [`Application::build`] binds the listener first (a taken port fails
+//! before anything else happens), then does all start-up work (database,
+//! migrations, hash algorithm pin, providers, Redis, metrics) and spawns the
+//! background tasks last, so tests can start a real server on port 0 and
+//! read the port back.
 
 use crate::auth::{AuthLayer, KeyResolver};
 use crate::body::BodyConfig;
@@ -10,29 +12,35 @@ use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
 use crate::ratelimit::RateLimiter;
 use crate::security::RequestTimeout;
 use crate::state::AppState;
-use crate::{auth, middleware, routes, security, telemetry};
+use crate::{auth, middleware, provider_status, routes, security, telemetry};
 use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
 use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
+use prompter_service::metrics_catalog::REDIS_CONFIGURED;
 use prompter_service::webhook::{self, WebhookConfig};
 use prompter_service::{Prompter, RedisGuard, ServiceConfig};
-use prompter_storage::{Backend, PoolConfig, Store};
+use prompter_storage::{Backend, PoolConfig, StorageError, Store};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Why the server refused to start.
+/// Why the server refused to start. Each variant keeps its cause
+/// ([`std::error::Error::source`]) and names it in its message.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The database could not be opened or migrated.
+    /// The database could not be opened, read or migrated.
     #[error("database: {0}")]
-    Database(String),
-    /// PostgreSQL has pending migrations and `--migrate` was not given.
-    #[error("the database has {0} pending migration(s): {1}; run `prompter migrate up` (or start with --migrate)")]
-    PendingMigrations(usize, String),
+    Database(#[source] StorageError),
+    /// PostgreSQL has pending migrations and `--migrate` was not given;
+    /// the last field is the advice (a command that works for this caller).
+    #[error("the database has {0} pending migration(s): {1}; {2}")]
+    PendingMigrations(usize, String, String),
     /// The requested hash algorithm differs from the pinned one.
     #[error("{0}")]
-    HashAlgorithm(String),
+    HashAlgorithm(#[source] StorageError),
+    /// The pinned hash algorithm is not one this build knows.
+    #[error("the database is pinned to the unknown hash algorithm {0}")]
+    UnknownHashAlgorithm(String),
     /// A setting is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -63,40 +71,73 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Opens the store, applies or checks migrations, and pins the hash algorithm.
+/// Who opens the database: the server (may create a SQLite file, has
+/// `--migrate`) or a CLI command (neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `prompter serve`.
+    Serve,
+    /// Another command, by name (for messages).
+    Cli(&'static str),
+}
+
+/// Opens the store for `serve` (see [`open_store_for`]).
 pub async fn open_store(args: &ServeArgs) -> Result<(Store, HashAlgorithm), StartupError> {
+    open_store_for(args, Opener::Serve).await
+}
+
+/// Checks the database read-only first (a missing SQLite file is refused
+/// unless the server opens it; an un-adopted V7 database always), opens the
+/// store, applies or checks migrations, and pins the hash algorithm.
+pub async fn open_store_for(
+    args: &ServeArgs,
+    opener: Opener,
+) -> Result<(Store, HashAlgorithm), StartupError> {
     let url = args.database_url();
+    prompter_storage::adopt::check_openable(&url, opener == Opener::Serve)
+        .await
+        .map_err(StartupError::Database)?;
+    match opener {
+        Opener::Serve => tracing::info!(
+            database = %prompter_storage::redact_url(&url),
+            "opening the database"
+        ),
+        Opener::Cli(command) => crate::cli::db::announce(command, &url),
+    }
     let mut pool = PoolConfig::default();
     if let Some(n) = args.db_max_connections {
         pool.max_connections = n;
     }
     let store = Store::connect(&url, &pool)
         .await
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+        .map_err(StartupError::Database)?;
     let pending = store
         .pending_migrations()
         .await
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+        .map_err(StartupError::Database)?;
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
+            let hint = crate::cli::db::migrate_up_hint(&url);
+            let advice = match opener {
+                Opener::Serve => format!("run `{hint}` (or start with --migrate)"),
+                Opener::Cli(_) => format!("run `{hint}` first"),
+            };
             return Err(StartupError::PendingMigrations(
                 pending.len(),
                 pending.join(", "),
+                advice,
             ));
         }
-        let applied = store
-            .migrate_up()
-            .await
-            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let applied = store.migrate_up().await.map_err(StartupError::Database)?;
         tracing::info!(?applied, "applied migrations");
     }
     let pinned = store
         .pin_hash_algorithm(args.hash_algorithm.as_deref())
         .await
-        .map_err(|e| StartupError::HashAlgorithm(e.to_string()))?;
+        .map_err(StartupError::HashAlgorithm)?;
     let alg: HashAlgorithm = pinned
         .parse()
-        .map_err(|_| StartupError::HashAlgorithm(format!("unknown pinned algorithm {pinned}")))?;
+        .map_err(|_| StartupError::UnknownHashAlgorithm(pinned.clone()))?;
     Ok((store, alg))
 }
 
@@ -118,6 +159,20 @@ fn providers(args: &ServeArgs) -> (ProviderRegistry, Option<Arc<StubProvider>>) 
             (registry, Some(stub))
         }
         ProviderMode::Live => (ProviderRegistry::live_from_env(HttpConfig::default()), None),
+    }
+}
+
+/// With auth required and no usable key in the database, every keyed
+/// route answers 401: say so once, with the command that makes a key.
+async fn warn_without_keys(store: &Store) {
+    match store.has_usable_api_key(chrono::Utc::now()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "auth is required but the database has no usable API key: every request but the \
+             operational routes will answer 401 until one is created with \
+             `prompter keys create --org <org> --role <read|write|admin>` (same --database-url)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot count the API keys"),
     }
 }
 
@@ -144,31 +199,47 @@ impl Application {
             .security
             .auth_required(args.bind)
             .map_err(StartupError::Config)?;
-        let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
         let validation: ValidationMode = args.validation.parse().map_err(|_| {
             StartupError::Config(format!("unknown validation mode {}", args.validation))
         })?;
+        // Bind first: a taken port refuses to start before anything is
+        // opened, migrated or spawned.
+        let listener = TcpListener::bind(args.bind).map_err(|source| StartupError::Bind {
+            addr: args.bind.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let handle = telemetry::install_metrics(&args.metrics_service, &args.metrics_env);
         let (store, hash_algorithm) = open_store(&args).await?;
-        let backend_name = match store.backend() {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgresql",
-        };
+        let store_backend = store.backend();
+        let fold_uuid_ids = store
+            .adoption()
+            .await
+            .map_err(StartupError::Database)?
+            .is_some_and(|a| a.uuid_ids_case_insensitive);
+        if fold_uuid_ids {
+            tracing::info!("adopted from V7 on PostgreSQL: UUID-shaped org/workspace ids are matched case-insensitively");
+        }
         let redis = match &args.redis_url {
             Some(url) if !url.is_empty() => {
                 let r = RedisGuard::connect(url).map_err(StartupError::Config)?;
-                if !r.ping().await {
-                    tracing::warn!(
-                        "redis is not reachable yet; the probe guard works in-process until it is"
-                    );
-                }
+                // Logs "connected" or "down" (once) itself.
+                r.ping().await;
                 Some(r)
             }
             _ => None,
         };
+        metrics::gauge!(REDIS_CONFIGURED).set(if redis.is_some() { 1.0 } else { 0.0 });
         let (registry, stub) = match registry {
             Some(r) => (r, None),
             None => providers(&args),
         };
+        let provider_statuses =
+            provider_status::statuses(&registry, stub.is_some(), |k| std::env::var(k).ok());
+        provider_status::log(&provider_statuses);
+        if auth_required {
+            warn_without_keys(&store).await;
+        }
         let cfg = ServiceConfig {
             hash_algorithm,
             validation,
@@ -182,7 +253,7 @@ impl Application {
             max_bytes: args.max_body_bytes,
             limits: cfg.limits,
             fields: crate::security::FieldLimits {
-                reject_nul: store.backend() == Backend::Postgres,
+                reject_nul: store_backend == Backend::Postgres,
                 ..args.security.field_limits()
             },
         };
@@ -197,25 +268,13 @@ impl Application {
                 timeout: Duration::from_secs(10),
             });
         let prompter = Prompter::new(store.clone(), registry, redis.clone(), cfg);
-        let mut background = Vec::new();
-        if let Some(w) = webhook {
-            background.push(webhook::spawn_dispatcher(store, w));
-        }
-        if let Some(r) = &redis {
-            background.push(r.spawn_pinger(Duration::from_secs(1)));
-        }
-        let upkeep = handle.clone();
-        background.push(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                upkeep.run_upkeep();
-            }
-        }));
         let state = web::Data::new(AppState {
             prompter: prompter.clone(),
             body,
-            metrics: handle,
-            backend_name,
+            metrics: handle.clone(),
+            backend: store_backend.into(),
+            providers: provider_statuses,
+            fold_uuid_ids,
         });
         let auth = web::Data::new(AuthLayer {
             resolver: auth_required.then(|| {
@@ -229,17 +288,14 @@ impl Application {
             limit_anonymous: args.security.rate_limit_anonymous,
         });
         let timeout = web::Data::new(RequestTimeout(args.security.request_timeout()));
-        let listener = TcpListener::bind(args.bind).map_err(|source| StartupError::Bind {
-            addr: args.bind.to_string(),
-            source,
-        })?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let max_body = args.max_body_bytes;
+        let access_log = args.access_log;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(timeout.clone())
+                .app_data(web::Data::new(middleware::AccessLog(access_log)))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
                 .wrap(actix_web::middleware::from_fn(auth::authenticate))
@@ -256,6 +312,20 @@ impl Application {
         if let Some(w) = args.workers {
             server = server.workers(w.max(1));
         }
+        // Background work starts only once the server exists.
+        let mut background = Vec::new();
+        if let Some(w) = webhook {
+            background.push(webhook::spawn_dispatcher(store, w));
+        }
+        if let Some(r) = &redis {
+            background.push(r.spawn_pinger(Duration::from_secs(1)));
+        }
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        }));
         tracing::info!(
             port,
             auth = if auth_required { "required" } else { "off" },

@@ -18,8 +18,8 @@
 //!
 //! # Middleware
 //!
-//! [`authenticate`] runs on every request. The open routes ([`OPEN_PATHS`],
-//! plus `/metrics` unless `--metrics-auth`) pass untouched. With auth
+//! [`authenticate`] runs on every request. The open routes (access `Open` in
+//! the route table, plus `/metrics` unless `--metrics-auth`) pass untouched. With auth
 //! required, everything else needs `Authorization: Bearer <key>`: no or a bad
 //! key is 401 `UNAUTHORIZED`; a good key becomes a [`Caller`] (the key's
 //! tenant scope and role) in the request extensions, after one token of the
@@ -37,7 +37,9 @@
 
 use crate::caller::{Caller, Role};
 use crate::error::{ApiError, Code};
+use crate::middleware::RoutePattern;
 use crate::ratelimit::RateLimiter;
+use crate::routes::table::{self, Access};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -61,15 +63,6 @@ pub const SECRET_BYTES: usize = 32;
 /// Length of the secret part in unpadded base64url.
 pub const SECRET_CHARS: usize = 43;
 const PREFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-
-/// Routes that never need a key.
-pub const OPEN_PATHS: [&str; 5] = [
-    "/healthz",
-    "/readyz",
-    "/version",
-    "/api/prompt-templates/health",
-    "/openapi.json",
-];
 
 /// Entries of the lookup cache before expired ones are swept.
 const CACHE_CAP: usize = 10_000;
@@ -140,13 +133,26 @@ pub fn verify_key(key: &str, stored_hash: &str) -> bool {
         .into()
 }
 
+/// What a new key is for: its scope, role, and optional name and expiry.
+#[derive(Debug, Clone)]
+pub struct KeySpec<'a> {
+    /// The org the key is scoped to.
+    pub org_id: &'a str,
+    /// The one workspace it is restricted to, if any.
+    pub workspace_id: Option<&'a str>,
+    /// What it may do.
+    pub role: Role,
+    /// A human name (`keys list` shows it).
+    pub name: Option<&'a str>,
+    /// When it stops authenticating (401 `API_KEY_EXPIRED` after).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Generates and stores a key (retrying the rare prefix collision); returns
 /// the whole key, to be shown once, and the stored record.
 pub async fn create_key(
     store: &Store,
-    org_id: &str,
-    workspace_id: Option<&str>,
-    role: Role,
+    spec: KeySpec<'_>,
 ) -> Result<(GeneratedKey, ApiKeyRecord), StorageError> {
     let mut attempts = 0;
     loop {
@@ -154,9 +160,11 @@ pub async fn create_key(
         let new = NewApiKey {
             prefix: generated.prefix.clone(),
             key_hash: generated.key_hash.clone(),
-            org_id: org_id.to_owned(),
-            workspace_id: workspace_id.map(str::to_owned),
-            role: role.as_str().to_owned(),
+            org_id: spec.org_id.to_owned(),
+            workspace_id: spec.workspace_id.map(str::to_owned),
+            role: spec.role.as_str().to_owned(),
+            name: spec.name.map(str::to_owned),
+            expires_at: spec.expires_at,
         };
         match store.insert_api_key(new).await {
             Ok(rec) => return Ok((generated, rec)),
@@ -179,6 +187,11 @@ pub struct KeyResolver {
     ttl: Duration,
     cache: Mutex<HashMap<String, CacheEntry>>,
 }
+
+/// The 401 message without a key: how to send one and how one is made.
+const NO_KEY: &str = "an API key is required: send Authorization: Bearer <key>; \
+    an operator creates keys with `prompter keys create --org <org> --role <read|write|admin>` \
+    (against the server's database)";
 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(Code::Unauthorized, message)
@@ -243,7 +256,7 @@ impl KeyResolver {
     }
 
     /// The caller a bearer key stands for: 401 for a malformed, unknown,
-    /// wrong or revoked key; 503 when the key store is unreachable.
+    /// wrong, revoked or expired key; 503 when the key store is unreachable.
     pub async fn resolve(&self, key: &str) -> Result<Caller, ApiError> {
         let Some(prefix) = key_prefix(key) else {
             return Err(unauthorized("the API key is not valid"));
@@ -261,6 +274,19 @@ impl KeyResolver {
             tracing::info!(key_prefix = %prefix, "revoked API key used");
             return Err(unauthorized("the API key was revoked"));
         }
+        if let Some(expired) = rec
+            .expires_at
+            .filter(|_| rec.is_expired(chrono::Utc::now()))
+        {
+            tracing::info!(key_prefix = %prefix, "expired API key used");
+            return Err(ApiError::new(
+                Code::ApiKeyExpired,
+                format!(
+                    "the API key expired at {}; create a new one with `prompter keys create`",
+                    crate::dto::ts(expired)
+                ),
+            ));
+        }
         let role: Role = rec.role.parse().map_err(|_| {
             tracing::warn!(key_prefix = %prefix, role = %rec.role, "API key with an unknown role");
             unauthorized("the API key is not valid")
@@ -270,6 +296,15 @@ impl KeyResolver {
             role,
             key_prefix: Some(rec.prefix.clone()),
         })
+    }
+
+    /// The caller of a request's `Authorization: Bearer <key>` header; 401
+    /// naming how to get a key when there is none.
+    pub async fn resolve_header(&self, headers: &header::HeaderMap) -> Result<Caller, ApiError> {
+        match bearer(headers) {
+            None => Err(unauthorized(NO_KEY)),
+            Some(key) => self.resolve(key).await,
+        }
     }
 
     /// Forgets every cached lookup.
@@ -297,19 +332,30 @@ impl AuthLayer {
         self.resolver.is_some()
     }
 
-    fn is_open(&self, path: &str) -> bool {
-        OPEN_PATHS.contains(&path) || (path == "/metrics" && !self.metrics_auth)
+    /// Whether a route with this access passes without a key.
+    /// The caller of a request to an open route that offers more to
+    /// admins (`/readyz?detail=1`): with auth off, the unrestricted caller
+    /// (auth off is only allowed on loopback); with auth on, the bearer
+    /// key's caller, 401 without a valid key.
+    pub async fn caller_of(&self, req: &actix_web::HttpRequest) -> Result<Caller, ApiError> {
+        match &self.resolver {
+            None => Ok(Caller::unrestricted()),
+            Some(resolver) => resolver.resolve_header(req.headers()).await,
+        }
+    }
+
+    fn is_open(&self, access: Access) -> bool {
+        match access {
+            Access::Open => true,
+            Access::Metrics => !self.metrics_auth,
+            Access::Keyed => false,
+        }
     }
 }
 
 /// The key of an `Authorization: Bearer <key>` header (scheme case-insensitive).
-pub fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+pub fn bearer(headers: &header::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, key) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -319,7 +365,7 @@ pub fn bearer(req: &ServiceRequest) -> Option<&str> {
 
 fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
     let mut res = err.error_response();
-    if err.code() == Code::Unauthorized {
+    if err.code().status() == actix_web::http::StatusCode::UNAUTHORIZED {
         res.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
@@ -346,7 +392,11 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let open = layer.is_open(req.path());
+    let access = match req.extensions().get::<RoutePattern>() {
+        Some(p) => table::access(Some(&p.0)),
+        None => table::access(req.match_pattern().as_deref()),
+    };
+    let open = layer.is_open(access);
     let Some(resolver) = layer.resolver.as_ref() else {
         if layer.limit_anonymous && !open {
             let ip = req
@@ -368,17 +418,12 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let caller = match bearer(&req) {
-        None => Err(unauthorized(
-            "an API key is required: send Authorization: Bearer <key>",
-        )),
-        Some(key) => resolver.resolve(key).await,
-    };
+    let caller = resolver.resolve_header(req.headers()).await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => return Ok(reject(req, e)),
     };
-    if req.path() == "/metrics" {
+    if access == Access::Metrics {
         if let Err(e) = caller.require(Role::Admin) {
             return Ok(reject(req, e));
         }

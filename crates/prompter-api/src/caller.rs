@@ -110,15 +110,43 @@ impl Caller {
     }
 }
 
+/// `id` lower-case hyphenated when `fold` is set and it is UUID-shaped (any
+/// spelling PostgreSQL's `uuid` type accepted: upper case, braces, no
+/// hyphens); otherwise unchanged. V7 on PostgreSQL typed caller ids as UUID,
+/// so `ABC…` and `abc…` were the same org there.
+pub fn fold_uuid_id(fold: bool, id: String) -> String {
+    if !fold {
+        return id;
+    }
+    match uuid::Uuid::try_parse(id.trim()) {
+        Ok(u) => u.hyphenated().to_string(),
+        Err(_) => id,
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(req
+        let mut caller = req
             .extensions()
             .get::<Caller>()
             .cloned()
-            .unwrap_or_else(Caller::unrestricted)))
+            .unwrap_or_else(Caller::unrestricted);
+        // Adopted from V7's PostgreSQL: a key's ids match like V7's did.
+        if let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+            if let Scope::Tenant {
+                org_id,
+                workspace_id,
+            } = caller.scope
+            {
+                caller.scope = Scope::Tenant {
+                    org_id: state.fold_id(org_id),
+                    workspace_id: state.fold_opt(workspace_id),
+                };
+            }
+        }
+        ready(Ok(caller))
     }
 }

@@ -93,6 +93,9 @@ pub struct ServeArgs {
         default_value = "pretty"
     )]
     pub log_format: LogFormat,
+    /// Log one line per request (method, route pattern, status, latency, request id, key prefix).
+    #[arg(long, env = "PROMPTER_ACCESS_LOG")]
+    pub access_log: bool,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "PROMPTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -390,3 +390,31 @@ impl From<&prompter_storage::DriftRecord> for DriftView {
         }
     }
 }
+
+/// `GET /{id}/diff/{other_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigDiff {
+    /// Differences of the canonical configs (names, ids and timestamps are not config).
+    pub differences: Vec<Difference>,
+}
+
+/// One difference.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Difference {
+    /// Dotted path, e.g. `inference_params.temperature` (list items by index).
+    pub path: String,
+    /// Value on the left (null when absent).
+    pub left: Value,
+    /// Value on the right (null when absent).
+    pub right: Value,
+}
+
+impl From<prompter_service::diff::Difference> for Difference {
+    fn from(d: prompter_service::diff::Difference) -> Self {
+        Difference {
+            path: d.path,
+            left: d.left,
+            right: d.right,
+        }
+    }
+}

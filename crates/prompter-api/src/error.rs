@@ -65,6 +65,7 @@ error_codes! {
     InvalidQuery = 400, "INVALID_QUERY", "a query parameter is malformed.";
     InvalidCursor = 400, "INVALID_CURSOR", "a pagination cursor is not one this server issued.";
     Unauthorized = 401, "UNAUTHORIZED", "no API key, or not a valid one.";
+    ApiKeyExpired = 401, "API_KEY_EXPIRED", "the API key has expired (`keys create --expires-in`).";
     Forbidden = 403, "FORBIDDEN", "the API key's role does not allow this route.";
     ScopeForbidden = 403, "SCOPE_FORBIDDEN", "the body names an org or workspace outside the key's scope.";
     RateLimited = 429, "RATE_LIMITED", "the API key exceeded its request rate.";
@@ -277,6 +278,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         ProviderError::Decode { .. } => Code::ProviderDecodeError,
         ProviderError::NotConfigured { .. } => Code::ProviderNotConfigured,
     };
+    if let ProviderError::NotConfigured { provider } = e {
+        return not_configured(provider);
+    }
+    tracing::warn!(
+        provider,
+        code = code.as_str(),
+        kind = e.kind(),
+        error = %e,
+        "provider call failed"
+    );
     let mut err = ApiError::new(code, format!("provider {provider}: {e}"))
         .with("provider", provider.to_owned());
     if let Some(d) = e.retry_after() {
@@ -285,6 +296,16 @@ fn provider_error(provider: &str, e: &ProviderError) -> ApiError {
         err = err.retry_after(Duration::from_secs(1));
     }
     err
+}
+
+/// 503 `PROVIDER_NOT_CONFIGURED` naming the environment variables to set.
+fn not_configured(provider: &str) -> ApiError {
+    let (message, env) = crate::provider_status::not_configured(provider);
+    tracing::warn!(provider, "{message}");
+    ApiError::new(Code::ProviderNotConfigured, message)
+        .with("provider", provider.to_owned())
+        .with("env", env)
+        .retry_after(Duration::from_secs(1))
 }
 
 impl From<ServiceError> for ApiError {
@@ -320,11 +341,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ResultNotFound => ApiError::new(Code::ResultNotFound, "Result not found"),
             ServiceError::Provider { provider, source } => provider_error(&provider, &source),
-            ServiceError::ProviderNotConfigured { provider } => ApiError::new(
-                Code::ProviderNotConfigured,
-                format!("no client is configured for provider {provider}"),
-            )
-            .with("provider", provider),
+            ServiceError::ProviderNotConfigured { provider } => not_configured(&provider),
             ServiceError::ProbeDisabledNoVersion => ApiError::new(
                 Code::ProbeDisabledNoVersion,
                 "probing is disabled and no version is known for this template",

@@ -15,6 +15,7 @@ pub mod dto;
 pub mod error;
 pub mod middleware;
 pub mod openapi;
+pub mod provider_status;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;

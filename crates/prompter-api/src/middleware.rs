@@ -1,7 +1,9 @@
 //! Cross-cutting request handling: request id, tracing span, HTTP metrics
-//! labelled by the matched route pattern, panic → 500 with the request id,
-//! and JSON bodies for actix's own empty 404/405 answers.
+//! labelled by the matched route pattern, the optional access log
+//! (`--access-log`), panic → 500 with the request id, and JSON bodies for
+//! actix's own empty 404/405 answers.
 
+use crate::caller::Caller;
 use crate::error::{ApiError, Code};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,6 +23,15 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request id of the current request (stored in request extensions).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Whether each request gets an access log line (app data; `--access-log`).
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLog(pub bool);
+
+/// The matched route pattern (`/api/prompt-templates/{id}`, or `unmatched`),
+/// computed once per request by [`observe`] (request extensions).
+#[derive(Debug, Clone)]
+pub struct RoutePattern(pub String);
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
@@ -43,7 +54,11 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    req.extensions_mut().insert(RequestId(rid.clone()));
+    {
+        let mut ext = req.extensions_mut();
+        ext.insert(RequestId(rid.clone()));
+        ext.insert(RoutePattern(route.clone()));
+    }
     let span = tracing::info_span!(
         "http_request",
         request_id = %rid,
@@ -51,12 +66,27 @@ pub async fn observe(
         http.route = %route,
         http.status_code = tracing::field::Empty,
     );
+    let access_log = req
+        .app_data::<actix_web::web::Data<AccessLog>>()
+        .is_some_and(|a| a.0);
     let outcome = AssertUnwindSafe(next.call(req))
         .catch_unwind()
         .instrument(span.clone())
         .await;
-    let record = |status: StatusCode| {
+    let record = |status: StatusCode, key_prefix: Option<&str>| {
         span.record("http.status_code", status.as_u16());
+        if access_log {
+            tracing::info!(
+                target: "prompter::access",
+                method = %method,
+                route = %route,
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                request_id = %rid,
+                key_prefix = key_prefix.unwrap_or("-"),
+                "request"
+            );
+        }
         let labels = [
             ("method", method.clone()),
             ("route", route.clone()),
@@ -72,14 +102,14 @@ pub async fn observe(
     let mut res = match outcome {
         Ok(Ok(res)) => res.map_into_boxed_body(),
         Ok(Err(err)) => {
-            record(err.as_response_error().status_code());
+            record(err.as_response_error().status_code(), None);
             return Err(WithRequestId { inner: err, rid }.into());
         }
         Err(_) => {
             tracing::error!(parent: &span, request_id = %rid, "handler panicked");
             let err = ApiError::new(Code::InternalError, "internal error; quote the request id")
                 .with("request_id", rid.clone());
-            record(err.status_code());
+            record(err.status_code(), None);
             return Err(WithRequestId {
                 inner: err.into(),
                 rid,
@@ -110,7 +140,11 @@ pub async fn observe(
     if let Ok(v) = HeaderValue::from_str(&rid) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
-    record(res.status());
+    let caller = res.request().extensions().get::<Caller>().cloned();
+    record(
+        res.status(),
+        caller.as_ref().and_then(|c| c.key_prefix.as_deref()),
+    );
     Ok(res)
 }
 

@@ -2,12 +2,13 @@
 //!
 //! Generated from the code with utoipa: every handler carries a
 //! `#[utoipa::path]` attribute (method, path, parameters, request body and
-//! success responses) and every wire DTO derives `ToSchema`. This module adds
-//! what the attributes cannot say once per route:
+//! success responses), every wire DTO derives `ToSchema`, and the route
+//! table (`crate::routes::table`) lists the handlers. This module adds what
+//! the attributes cannot say once per route:
 //!
 //! - the error responses of each operation, derived from the error code
-//!   table ([`Code::ALL`], [`Code::status`]) and the list of codes each route
-//!   can answer ([`route_codes`]): one response per status, whose schema
+//!   table ([`Code::ALL`], [`Code::status`]) and the codes each route can
+//!   answer (its row in `crate::routes::table`): one response per status, whose schema
 //!   narrows `code` to the codes of that status;
 //! - the `x-request-id` header on every response, `Retry-After` on 429/503,
 //!   `WWW-Authenticate` on 401;
@@ -21,6 +22,7 @@
 //! and `cargo xtask fuzz-api` runs schemathesis against a live server.
 
 use crate::error::Code;
+use crate::routes::table::{routes, Access};
 use actix_web::HttpResponse;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -150,111 +152,6 @@ pub struct DuplicateCheckBody {
     pub created_by: Option<String>,
 }
 
-// ------------------------------------------------------------ operational bodies
-
-/// `GET /api/prompt-templates/health` (V7).
-#[derive(Debug, ToSchema)]
-pub struct V7Health {
-    /// Always `ok`.
-    #[schema(pattern = "^ok$")]
-    pub status: String,
-    /// Database backend.
-    pub db: Backend,
-}
-
-/// Database backend name.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgresql,
-}
-
-/// `GET /healthz`.
-#[derive(Debug, ToSchema)]
-pub struct Healthz {
-    /// Always `ok`.
-    #[schema(pattern = "^ok$")]
-    pub status: String,
-}
-
-/// `GET /readyz` (200 when ready, 503 otherwise).
-#[derive(Debug, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: ReadyStatus,
-    /// Each dependency.
-    pub checks: ReadinessChecks,
-}
-
-/// Overall readiness.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadyStatus {
-    /// Every dependency answers.
-    Ready,
-    /// One does not.
-    Unavailable,
-}
-
-/// State of one dependency.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckState {
-    /// It answers.
-    Ok,
-    /// It does not.
-    Unavailable,
-    /// Not configured (Redis is optional).
-    NotConfigured,
-}
-
-/// Readiness of each dependency.
-#[derive(Debug, ToSchema)]
-pub struct ReadinessChecks {
-    /// The database (never `not_configured`).
-    pub database: CheckState,
-    /// Redis.
-    pub redis: CheckState,
-}
-
-/// `GET /version`.
-#[derive(Debug, ToSchema)]
-pub struct VersionInfo {
-    /// `prompter`.
-    pub name: String,
-    /// Crate version.
-    pub version: String,
-    /// Git commit of the build, or `unknown`.
-    pub git_sha: String,
-    /// The pinned config hash algorithm.
-    pub hash_algorithm: String,
-    /// Validation mode (`v7` or `strict`).
-    pub validation: String,
-    /// Database backend.
-    pub database: Backend,
-}
-
-/// `GET /{id}/diff/{other_id}`.
-#[derive(Debug, ToSchema)]
-pub struct ConfigDiff {
-    /// Differences of the canonical configs (names, ids and timestamps are not config).
-    pub differences: Vec<Difference>,
-}
-
-/// One difference.
-#[derive(Debug, ToSchema)]
-pub struct Difference {
-    /// Dotted path, e.g. `inference_params.temperature` (list items by index).
-    pub path: String,
-    /// Value on the left (null when absent).
-    pub left: Value,
-    /// Value on the right (null when absent).
-    pub right: Value,
-}
-
 // ------------------------------------------------------------ errors
 
 /// Every error code; each always answers with the same HTTP status
@@ -347,80 +244,10 @@ pub struct ValidationErrorEnvelope {
 /// Codes answered in the validation shape (`ApiError::field`).
 const VALIDATION_SHAPED: [Code; 2] = [Code::ValidationFailed, Code::MalformedJson];
 
-/// Codes any route can answer: a panic, the request timeout.
-const ALWAYS: &[Code] = &[Code::InternalError, Code::RequestTimeout];
-/// Routes behind the auth middleware (with auth on; anonymous rate limiting with it off).
-const GUARDED: &[Code] = &[
-    Code::Unauthorized,
-    Code::Forbidden,
-    Code::RateLimited,
-    Code::DatabaseUnavailable,
-];
-/// Routes that read a JSON body.
-const BODY: &[Code] = &[
-    Code::ValidationFailed,
-    Code::MalformedJson,
-    Code::UnsupportedMediaType,
-    Code::PayloadTooLarge,
-];
-/// List routes (`limit`, `cursor` and filters).
-const PAGE: &[Code] = &[Code::InvalidQuery, Code::InvalidCursor];
-/// Routes addressing a template by id.
-const TEMPLATE: &[Code] = &[Code::TemplateNotFound, Code::NotFound];
-/// Routes that may call the model provider.
-const PROVIDER: &[Code] = &[
-    Code::ProviderAuthFailed,
-    Code::ProviderBadRequest,
-    Code::ProviderUpstreamError,
-    Code::ProviderDecodeError,
-    Code::ProviderRateLimited,
-    Code::ProviderOverloaded,
-    Code::ProviderTimeout,
-    Code::ProviderNotConfigured,
-    Code::ProbeDisabledNoVersion,
-    Code::ProbePending,
-];
-
-/// The error codes an operation can answer besides [`ALWAYS`].
-pub fn route_codes(operation_id: &str) -> Vec<Code> {
-    let groups: &[&[Code]] = match operation_id {
-        "createTemplate" => &[GUARDED, BODY, &[Code::ScopeForbidden, Code::TemplateExists]],
-        "checkDuplicate" => &[GUARDED, BODY, &[Code::ScopeForbidden]],
-        "ensureVersion" => &[GUARDED, BODY, TEMPLATE, PROVIDER],
-        "runTemplate" => &[
-            GUARDED,
-            BODY,
-            TEMPLATE,
-            PROVIDER,
-            &[
-                Code::IdempotencyKeyReused,
-                Code::RunInFlight,
-                Code::ResultNotStored,
-            ],
-        ],
-        "listTemplates" | "listDrift" => &[GUARDED, PAGE],
-        "getTemplate" | "deleteTemplate" | "diffTemplates" => &[GUARDED, TEMPLATE],
-        "restoreTemplate" => &[GUARDED, TEMPLATE, &[Code::TemplateExists]],
-        "listVersions" | "listResults" => &[GUARDED, TEMPLATE, PAGE],
-        "getResult" => &[GUARDED, &[Code::ResultNotFound, Code::NotFound]],
-        // Only with `--metrics-auth`.
-        "metrics" => &[GUARDED],
-        _ => &[],
-    };
-    groups.iter().flat_map(|g| g.iter().copied()).collect()
-}
-
-/// Operations that never need a key (see `auth::OPEN_PATHS`).
-fn is_open(operation_id: &str) -> bool {
-    matches!(
-        operation_id,
-        "v7Health" | "healthz" | "readyz" | "version" | "openapi" | "metrics"
-    )
-}
-
 // ------------------------------------------------------------ the document
 
-/// The annotated routes and the schemas they do not reach by themselves.
+/// The document's frame and the schemas no route reaches by itself; the
+/// operations come from the route table (`crate::routes::table`).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -435,34 +262,13 @@ fn is_open(operation_id: &str) -> bool {
             with `--auth required` every route but the operational ones needs \
             `Authorization: Bearer <key>`."
     ),
-    paths(
-        crate::routes::v7::create,
-        crate::routes::v7::check_duplicate,
-        crate::routes::v7::ensure_version,
-        crate::routes::v7::run,
-        crate::routes::history::list,
-        crate::routes::history::get,
-        crate::routes::history::delete,
-        crate::routes::history::restore,
-        crate::routes::history::versions,
-        crate::routes::history::results,
-        crate::routes::history::result,
-        crate::routes::history::drift,
-        crate::routes::history::diff,
-        crate::routes::ops::v7_health,
-        crate::routes::ops::healthz,
-        crate::routes::ops::readyz,
-        crate::routes::ops::version,
-        crate::routes::ops::metrics,
-        openapi_json,
-    ),
     components(schemas(
         ErrorCode,
         ErrorDetail,
         ErrorEnvelope,
         ValidationIssue,
         ValidationErrorEnvelope,
-        Readiness
+        crate::routes::ops::Readiness
     )),
     tags(
         (name = "v7", description = "V7's drop-in routes"),
@@ -473,10 +279,6 @@ fn is_open(operation_id: &str) -> bool {
     )
 )]
 pub struct ApiDoc;
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 fn header(description: &str, schema: Value) -> Value {
     json!({ "description": description, "schema": schema })
@@ -549,55 +351,54 @@ fn error_response(status: u16, codes: &[Code], readiness: bool) -> Value {
     })
 }
 
-/// Adds error responses, headers and security to the generated document.
+/// Adds each route's error responses, headers and security (from the route
+/// table) to the generated document.
 fn complete(doc: &mut Value) {
     let request_id = header(
         "The request id: the client's `x-request-id` when sane, else a generated UUID",
         json!({"type": "string"}),
     );
-    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for item in paths.values_mut() {
-            for method in METHODS {
-                let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
-                    continue;
-                };
-                let id = op
-                    .get("operationId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let mut by_status: BTreeMap<u16, Vec<Code>> = BTreeMap::new();
-                for code in ALWAYS.iter().copied().chain(route_codes(&id)) {
-                    let codes = by_status.entry(code.status().as_u16()).or_default();
-                    if !codes.contains(&code) {
-                        codes.push(code);
-                    }
-                }
-                let responses = op
-                    .entry("responses")
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .expect("responses is an object");
-                for (status, codes) in by_status {
-                    let readiness = id == "readyz" && status == 503;
-                    responses.insert(
-                        status.to_string(),
-                        error_response(status, &codes, readiness),
-                    );
-                }
-                for response in responses.values_mut() {
-                    let Some(r) = response.as_object_mut() else {
-                        continue;
-                    };
-                    let headers = r.entry("headers").or_insert_with(|| json!({}));
-                    if let Some(h) = headers.as_object_mut() {
-                        h.insert("x-request-id".into(), request_id.clone());
-                    }
-                }
-                if is_open(&id) && id != "metrics" {
-                    op.insert("security".into(), json!([{}]));
-                }
+    for route in routes() {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let Some(op) = doc["paths"][&route.path]
+            .get_mut(&method)
+            .and_then(Value::as_object_mut)
+        else {
+            panic!(
+                "{method} {} is in the route table but not documented",
+                route.path
+            );
+        };
+        let mut by_status: BTreeMap<u16, Vec<Code>> = BTreeMap::new();
+        for code in &route.codes {
+            by_status
+                .entry(code.status().as_u16())
+                .or_default()
+                .push(*code);
+        }
+        let responses = op
+            .entry("responses")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("responses is an object");
+        for (status, codes) in by_status {
+            let readiness = route.operation_id == "readyz" && status == 503;
+            responses.insert(
+                status.to_string(),
+                error_response(status, &codes, readiness),
+            );
+        }
+        for response in responses.values_mut() {
+            let Some(r) = response.as_object_mut() else {
+                continue;
+            };
+            let headers = r.entry("headers").or_insert_with(|| json!({}));
+            if let Some(h) = headers.as_object_mut() {
+                h.insert("x-request-id".into(), request_id.clone());
             }
+        }
+        if route.access == Access::Open {
+            op.insert("security".into(), json!([{}]));
         }
     }
     doc["components"]["securitySchemes"] = json!({
@@ -616,8 +417,11 @@ fn complete(doc: &mut Value) {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut doc =
-            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        let mut api = ApiDoc::openapi();
+        for route in routes() {
+            api.merge(route.doc.clone());
+        }
+        let mut doc = serde_json::to_value(api).expect("the OpenAPI document serializes");
         complete(&mut doc);
         doc
     })

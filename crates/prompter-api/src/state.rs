@@ -18,11 +18,28 @@ pub struct AppState {
     pub body: BodyConfig,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
-    /// `sqlite` or `postgresql` (V7's health field).
-    pub backend_name: &'static str,
+    /// The database backend (V7's health field).
+    pub backend: crate::routes::ops::Backend,
+    /// Each live provider's status (for `/readyz?detail=1`).
+    pub providers: Vec<crate::provider_status::ProviderStatus>,
+    /// Lower-case UUID-shaped org/workspace ids of every request: set on
+    /// databases adopted from V7's PostgreSQL, which matched them
+    /// case-insensitively (`prompter_settings.uuid_ids_case_insensitive`).
+    pub fold_uuid_ids: bool,
 }
 
 impl AppState {
+    /// `id` as stored: lower-case hyphenated when it is UUID-shaped and
+    /// [`Self::fold_uuid_ids`] is set, otherwise unchanged.
+    pub fn fold_id(&self, id: String) -> String {
+        crate::caller::fold_uuid_id(self.fold_uuid_ids, id)
+    }
+
+    /// [`Self::fold_id`] of an optional id.
+    pub fn fold_opt(&self, id: Option<String>) -> Option<String> {
+        id.map(|i| self.fold_id(i))
+    }
+
     /// Updates the pool gauges just before a scrape.
     pub fn refresh_pool_gauges(&self) {
         let (size, idle) = self.prompter.store().pool_stats();

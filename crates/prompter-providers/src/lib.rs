@@ -72,7 +72,7 @@ pub use error::ProviderError;
 pub use gemini::GeminiClient;
 pub use openai::OpenAiClient;
 pub use params::is_openai_reasoning_model;
-pub use registry::ProviderRegistry;
+pub use registry::{live_provider, LiveProvider, ProviderRegistry, LIVE_PROVIDERS};
 pub use retry::HttpConfig;
 pub use stub::{hash8, StubConfig, StubFailure, StubProvider};
 pub use types::{

@@ -30,6 +30,43 @@ pub mod env {
     pub const GEMINI_BASE_URL: &str = "GEMINI_BASE_URL";
 }
 
+/// A live provider: its registry name and the environment variables it
+/// needs (all of them, non-blank) to be registered by
+/// [`ProviderRegistry::live_from_env`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveProvider {
+    /// Registry name (`openai`, `azure-openai`, `anthropic`, `google`).
+    pub name: &'static str,
+    /// Variables that must be set.
+    pub required_env: &'static [&'static str],
+}
+
+/// Every live provider, in the order start-up logs them.
+pub const LIVE_PROVIDERS: [LiveProvider; 4] = [
+    LiveProvider {
+        name: "openai",
+        required_env: &[env::OPENAI_API_KEY],
+    },
+    LiveProvider {
+        name: "azure-openai",
+        required_env: &[env::AZURE_OPENAI_API_KEY, env::AZURE_OPENAI_ENDPOINT],
+    },
+    LiveProvider {
+        name: "anthropic",
+        required_env: &[env::ANTHROPIC_API_KEY],
+    },
+    LiveProvider {
+        name: "google",
+        required_env: &[env::GEMINI_API_KEY],
+    },
+];
+
+/// The live provider named `name` (after trimming and lower-casing), if any.
+pub fn live_provider(name: &str) -> Option<&'static LiveProvider> {
+    let name = normalise(name);
+    LIVE_PROVIDERS.iter().find(|p| p.name == name)
+}
+
 /// Provider name → client.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderRegistry {
@@ -148,7 +185,33 @@ impl ProviderRegistry {
             let c = GeminiClient::new(key, url(env::GEMINI_BASE_URL), http);
             reg.insert("google", Arc::new(c));
         }
-        tracing::info!(providers = ?reg.names(), "live providers configured");
         reg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_live_provider_is_registered_exactly_when_its_variables_are_set() {
+        for p in LIVE_PROVIDERS {
+            let set = |k: &str| p.required_env.contains(&k).then(|| "x".to_owned());
+            let reg = ProviderRegistry::live_from_lookup(HttpConfig::default(), set);
+            assert_eq!(reg.names(), vec![p.name.to_owned()], "{}", p.name);
+            // Any one variable missing (or blank) leaves it out.
+            for missing in p.required_env {
+                let partial = |k: &str| {
+                    (p.required_env.contains(&k) && k != *missing).then(|| "x".to_owned())
+                };
+                let reg = ProviderRegistry::live_from_lookup(HttpConfig::default(), partial);
+                assert!(reg.get(p.name).is_none(), "{} without {missing}", p.name);
+            }
+        }
+        assert_eq!(
+            live_provider(" Azure-OpenAI ").map(|p| p.required_env),
+            Some(&[env::AZURE_OPENAI_API_KEY, env::AZURE_OPENAI_ENDPOINT][..])
+        );
+        assert!(live_provider("unknown").is_none());
     }
 }

@@ -27,6 +27,8 @@ pub const RUNS_UNKNOWN_VERSION_TOTAL: &str = "prompter_runs_unknown_version_tota
 pub const OPENAI_FINGERPRINT_PRESENT_TOTAL: &str = "prompter_openai_fingerprint_present_total";
 /// 1 while the configured Redis answers, else 0 (also 0 without Redis).
 pub const REDIS_UP: &str = "prompter_redis_up";
+/// 1 when a Redis URL is configured, else 0 (tells "down" from "not used").
+pub const REDIS_CONFIGURED: &str = "prompter_redis_configured";
 /// Unique-index violations by `table` (a 409 dedup hit counts here).
 pub const DB_UNIQUE_VIOLATION_TOTAL: &str = "prompter_db_unique_violation_total";
 /// Provider call errors by `provider`, `kind`.
@@ -56,6 +58,17 @@ pub const PROVIDER_ERROR_KINDS: [&str; 8] = [
 /// Probe guard outcomes used as label values.
 pub const GUARD_OUTCOMES: [&str; 4] = ["probed", "reused", "waited", "disabled"];
 
+/// Makes the per-(provider, model) series visible at 0 (without changing a
+/// value already counted) once the labels are known: at a template's
+/// first probe or run, rather than at its first failure or drift.
+pub fn register_model(provider: &str, model: &str) {
+    use metrics::counter;
+    counter!(PROBE_FAILURES_TOTAL, "provider" => provider.to_owned(), "model" => model.to_owned())
+        .increment(0);
+    counter!(VERSION_DRIFT_TOTAL, "provider" => provider.to_owned(), "model" => model.to_owned())
+        .increment(0);
+}
+
 /// Registers every series whose labels are knowable at start-up, at 0.
 pub fn register_all() {
     use metrics::{counter, gauge, histogram};
@@ -78,6 +91,7 @@ pub fn register_all() {
     counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
     counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
     gauge!(REDIS_UP).set(0.0);
+    gauge!(REDIS_CONFIGURED).set(0.0);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(0.0);
     gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(0.0);
 }

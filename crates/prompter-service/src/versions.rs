@@ -123,6 +123,7 @@ impl Prompter {
     ) -> ServiceResult<EnsureOutcome> {
         let name = provider.as_str();
         let client = self.client(provider)?;
+        m::register_model(name, model);
         metrics::counter!(m::PROBE_ATTEMPTS_TOTAL, "provider" => name, "model" => model.to_owned())
             .increment(1);
         let span = telemetry::provider_span("probe", name, model, tpl);
@@ -180,6 +181,7 @@ impl Prompter {
         if let Some(v) = recent.get(tpl.id, provider.as_str(), model, key, has_fingerprint) {
             return Ok(v);
         }
+        m::register_model(provider.as_str(), model);
         let up = self
             .inner
             .store

@@ -14,6 +14,7 @@ use uuid::Uuid;
 /// | `Invalid` | the database cannot store this input (e.g. U+0000 on PostgreSQL) | 422 |
 /// | `InvalidCursor` | a pagination cursor that this layer did not issue | 400 |
 /// | `HashAlgorithmMismatch` | the deployment is pinned to another hash algorithm | startup / CLI error |
+/// | `Refused` | the database must not be opened for this (a missing file, an un-adopted V7 database) | startup / CLI error |
 /// | `Internal` | a bug or an unexpected database state | 500 |
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -53,6 +54,14 @@ pub enum StorageError {
         /// The algorithm the caller asked for.
         requested: String,
     },
+    /// The database must not be opened for this command (a missing SQLite
+    /// file, an un-adopted V7 database, a destructive step not confirmed);
+    /// the message says what to do instead.
+    #[error("{message}")]
+    Refused {
+        /// One line for the operator.
+        message: String,
+    },
     /// Anything else: a bug or an unexpected database state.
     #[error("internal storage error: {message}")]
     Internal {
@@ -71,6 +80,7 @@ impl StorageError {
             StorageError::Invalid { .. } => "INVALID_INPUT",
             StorageError::InvalidCursor => "INVALID_CURSOR",
             StorageError::HashAlgorithmMismatch { .. } => "HASH_ALGORITHM_MISMATCH",
+            StorageError::Refused { .. } => "REFUSED",
             StorageError::Internal { .. } => "INTERNAL",
         }
     }
@@ -88,6 +98,12 @@ impl StorageError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         StorageError::Invalid {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
+        StorageError::Refused {
             message: message.into(),
         }
     }

@@ -59,6 +59,7 @@
 //! (including the dedup conflicts), `prompter_prompt_results_insert_total`
 //! per stored result, through the `metrics` facade.
 
+pub mod adopt;
 mod batch;
 mod config;
 pub mod entity;
@@ -72,6 +73,8 @@ mod stats;
 mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
+#[cfg(feature = "test-util")]
+pub mod v7_fixture;
 
 /// The sea-orm version this crate is built on (for [`Store::connection`]).
 pub use sea_orm;

@@ -1,9 +1,29 @@
-//! `migrate up|down|status|fresh`, shared by `cargo xtask migrate` and
-//! `prompter migrate`.
+//! `migrate up|down|status|fresh|adopt-v7`, shared by `cargo xtask migrate`
+//! and `prompter migrate`.
+//!
+//! Every command first checks the database read-only
+//! ([`crate::adopt::check_openable`]): only `up` may create a SQLite file,
+//! and an un-adopted V7 database is refused (except by `adopt-v7`).
+//! `down` and `fresh` print what they would drop (tables and row counts)
+//! and need [`Confirm::yes`] (or a typed confirmation on a terminal); on a
+//! database adopted from V7 they refuse to go below the adoption point
+//! without [`Confirm::destroy_v7_data`]. `fresh` keeps the pinned hash
+//! algorithm unless another one is requested.
 
+use crate::adopt::{self, inspect, AdoptOptions};
 use crate::{redact_url, PoolConfig, StorageError, Store};
 use prompter_migration::{Migrator, MigratorTrait};
-use std::io::Write;
+use sea_orm::TransactionTrait;
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Consent to a destructive command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Confirm {
+    /// `--yes`: drop without asking.
+    pub yes: bool,
+    /// `--yes-destroy-v7-data`: also below the adoption point of a database adopted from V7.
+    pub destroy_v7_data: bool,
+}
 
 /// A migration command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,11 +34,21 @@ pub enum MigrateCommand {
     Down {
         /// How many (newest first).
         steps: u32,
+        /// Consent.
+        confirm: Confirm,
     },
     /// List applied and pending migrations and the pinned hash algorithm.
     Status,
     /// Drop every table, re-apply every migration, pin the hash algorithm.
-    Fresh,
+    Fresh {
+        /// Consent.
+        confirm: Confirm,
+    },
+    /// Adopt a V7 database in place (see [`crate::adopt`]).
+    AdoptV7 {
+        /// Print the plan and counts only.
+        dry_run: bool,
+    },
 }
 
 /// Runs `cmd` against `database_url`, printing what happened to stdout.
@@ -42,9 +72,18 @@ pub async fn run_with_output(
     hash_algorithm: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<(), StorageError> {
+    let io = |e: std::io::Error| StorageError::internal(format!("cannot write report: {e}"));
+    if let MigrateCommand::AdoptV7 { dry_run } = cmd {
+        let opts = AdoptOptions {
+            dry_run,
+            ..AdoptOptions::default()
+        };
+        adopt::adopt_v7(database_url, opts, out).await?;
+        return Ok(());
+    }
+    adopt::check_openable(database_url, cmd == MigrateCommand::Up).await?;
     // One connection: `fresh` on SQLite switches foreign keys off per connection.
     let store = Store::connect(database_url, &PoolConfig::single()).await?;
-    let io = |e: std::io::Error| StorageError::internal(format!("cannot write report: {e}"));
     writeln!(
         out,
         "Database: {} ({})",
@@ -52,35 +91,158 @@ pub async fn run_with_output(
         store.backend()
     )
     .map_err(io)?;
+    let done = run_on(&store, database_url, cmd, hash_algorithm, out).await;
+    store.close().await;
+    done
+}
+
+async fn run_on(
+    store: &Store,
+    url: &str,
+    cmd: MigrateCommand,
+    hash_algorithm: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), StorageError> {
+    let io = |e: std::io::Error| StorageError::internal(format!("cannot write report: {e}"));
     match cmd {
         MigrateCommand::Up => {
             let applied = store.migrate_up().await?;
             report_applied(out, &applied).map_err(io)?;
-            pin(&store, hash_algorithm, out).await?;
+            pin(store, hash_algorithm, out).await?;
         }
-        MigrateCommand::Down { steps } => {
-            let rolled = store.migrate_down(steps).await?;
-            if rolled.is_empty() {
+        MigrateCommand::Down { steps, confirm } => {
+            let mut applied = store.applied_migrations().await?;
+            applied.reverse();
+            applied.truncate(steps as usize);
+            if applied.is_empty() {
                 writeln!(out, "Nothing to roll back.").map_err(io)?;
+                return status(store, url, out).await;
             }
+            if let Some(a) = store.adoption().await? {
+                if applied.contains(&a.point) && !confirm.destroy_v7_data {
+                    return Err(below_adoption_point(&a.from, &a.point));
+                }
+            }
+            writeln!(out, "Would roll back: {}", applied.join(", ")).map_err(io)?;
+            let dropped = trial_down(store, steps).await?;
+            report_drops(out, &dropped).map_err(io)?;
+            confirm_or_refuse(confirm, "down", out)?;
+            let rolled = store.migrate_down(steps).await?;
             for m in &rolled {
                 writeln!(out, "Rolled back {m}").map_err(io)?;
             }
-            status(&store, out).await?;
+            status(store, url, out).await?;
         }
-        MigrateCommand::Status => status(&store, out).await?,
-        MigrateCommand::Fresh => {
-            writeln!(out, "Dropping every table and re-applying all migrations.").map_err(io)?;
+        MigrateCommand::Status => status(store, url, out).await?,
+        MigrateCommand::Fresh { confirm } => {
+            if let Some(a) = store.adoption().await? {
+                if !confirm.destroy_v7_data {
+                    return Err(below_adoption_point(&a.from, &a.point));
+                }
+            }
+            let tables = table_counts(store.connection()).await?;
+            writeln!(out, "Would drop every table and re-apply all migrations.").map_err(io)?;
+            report_drops(out, &tables).map_err(io)?;
+            confirm_or_refuse(confirm, "fresh", out)?;
+            let previous = store.hash_algorithm().await?;
             Migrator::fresh(store.connection())
                 .await
                 .map_err(|e| StorageError::internal(format!("migrate fresh failed: {e}")))?;
             let applied = store.applied_migrations().await?;
             report_applied(out, &applied).map_err(io)?;
-            pin(&store, hash_algorithm, out).await?;
+            // The pin survives unless another algorithm is asked for.
+            pin(store, hash_algorithm.or(previous.as_deref()), out).await?;
         }
+        MigrateCommand::AdoptV7 { .. } => unreachable!("handled before opening"),
     }
-    store.close().await;
     Ok(())
+}
+
+fn below_adoption_point(from: &str, point: &str) -> StorageError {
+    StorageError::refused(format!(
+        "this database was adopted from V7 ({from}); going below {point} would drop V7's          templates, versions and results. To roll back an adoption, restore the backup taken          before it; to destroy the data anyway, add --yes-destroy-v7-data"
+    ))
+}
+
+/// Tables and row counts, as `(table, rows)`.
+async fn table_counts(
+    db: &impl sea_orm::ConnectionTrait,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut out = Vec::new();
+    let mut tables = inspect::tables(db).await?;
+    tables.sort();
+    for t in tables {
+        let r = inspect::rows(
+            db,
+            &format!("SELECT count(*) AS n FROM \"{}\"", t.replace('"', "\"\"")),
+            vec![],
+        )
+        .await?;
+        let n = match r.first() {
+            Some(r) => inspect::get::<i64>(r, "n")? as u64,
+            None => 0,
+        };
+        out.push((t, n));
+    }
+    Ok(out)
+}
+
+/// Runs the rollback inside a transaction that is rolled back, to list the
+/// tables it would drop with their row counts.
+async fn trial_down(store: &Store, steps: u32) -> Result<Vec<(String, u64)>, StorageError> {
+    let tx = store.connection().begin().await.map_err(inspect::db_err)?;
+    let before = table_counts(&tx).await?;
+    let trial = async {
+        Migrator::down(&tx, Some(steps))
+            .await
+            .map_err(inspect::db_err)?;
+        inspect::tables(&tx).await
+    }
+    .await;
+    let _ = tx.rollback().await;
+    let after = trial?;
+    Ok(before
+        .into_iter()
+        .filter(|(t, _)| !after.contains(t))
+        .collect())
+}
+
+fn report_drops(out: &mut dyn Write, tables: &[(String, u64)]) -> std::io::Result<()> {
+    if tables.is_empty() {
+        return writeln!(out, "No table would be dropped.");
+    }
+    writeln!(out, "Tables that would be dropped (rows):")?;
+    for (t, n) in tables {
+        writeln!(out, "  {t} ({n})")?;
+    }
+    Ok(())
+}
+
+/// `--yes`, or the command's name typed on a terminal; otherwise refused.
+fn confirm_or_refuse(
+    confirm: Confirm,
+    command: &str,
+    out: &mut dyn Write,
+) -> Result<(), StorageError> {
+    if confirm.yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let _ = out.flush();
+        eprint!("Type `{command}` to confirm: ");
+        let mut line = String::new();
+        let _ = stdin.lock().read_line(&mut line);
+        if line.trim() == command {
+            return Ok(());
+        }
+        return Err(StorageError::refused(format!(
+            "not confirmed: nothing was dropped (type `{command}`, or pass --yes)"
+        )));
+    }
+    Err(StorageError::refused(format!(
+        "`migrate {command}` drops data: nothing was dropped; rerun it with --yes to confirm"
+    )))
 }
 
 fn report_applied(out: &mut dyn Write, applied: &[String]) -> std::io::Result<()> {
@@ -109,7 +271,7 @@ async fn pin(
         .map_err(|e| StorageError::internal(format!("cannot write report: {e}")))
 }
 
-async fn status(store: &Store, out: &mut dyn Write) -> Result<(), StorageError> {
+async fn status(store: &Store, url: &str, out: &mut dyn Write) -> Result<(), StorageError> {
     let io = |e: std::io::Error| StorageError::internal(format!("cannot write report: {e}"));
     let applied = store.applied_migrations().await?;
     let pending = store.pending_migrations().await?;
@@ -130,9 +292,10 @@ async fn status(store: &Store, out: &mut dyn Write) -> Result<(), StorageError> 
     } else {
         writeln!(
             out,
-            "{} applied, {} pending: run `migrate up` to apply.",
+            "{} applied, {} pending: run `prompter migrate up --database-url '{}'` to apply.",
             applied.len(),
-            pending.len()
+            pending.len(),
+            redact_url(url).replace('\'', "'\\''")
         )
         .map_err(io)?;
     }

@@ -394,6 +394,10 @@ pub struct NewApiKey {
     pub workspace_id: Option<String>,
     /// `read`, `write` or `admin`.
     pub role: String,
+    /// Optional human name (`--name`).
+    pub name: Option<String>,
+    /// When the key stops authenticating, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A stored API key.
@@ -417,11 +421,20 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Last successful use (best effort).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Optional human name.
+    pub name: Option<String>,
+    /// When the key stops authenticating, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyRecord {
     /// The [`crate::Scope`] this key grants.
     pub fn scope(&self) -> crate::Scope {
         crate::Scope::tenant(self.org_id.clone(), self.workspace_id.clone())
+    }
+
+    /// Whether the key has expired at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
     }
 }

@@ -312,7 +312,10 @@ async fn api_keys_lifecycle(db: TestDb) {
         org_id: org.into(),
         workspace_id: ws.map(str::to_owned),
         role: "write".into(),
+        name: None,
+        expires_at: None,
     };
+    assert!(!store.has_usable_api_key(at(0)).await.unwrap());
     let a = store
         .insert_api_key(key("pk_a", "org", Some("ws")))
         .await
@@ -357,6 +360,21 @@ async fn api_keys_lifecycle(db: TestDb) {
             .len(),
         2
     );
+    assert!(store.has_usable_api_key(at(0)).await.unwrap());
+    // Name and expiry round-trip; an expired key is not usable.
+    let named = store
+        .insert_api_key(NewApiKey {
+            name: Some("ci deploy".into()),
+            expires_at: Some(at(-5)),
+            ..key("pk_n", "named", None)
+        })
+        .await
+        .unwrap();
+    let got = store.find_api_key_by_prefix("pk_n").await.unwrap().unwrap();
+    assert_eq!(got, named);
+    assert_eq!(got.name.as_deref(), Some("ci deploy"));
+    assert_eq!(got.expires_at, Some(at(-5)));
+    assert!(got.is_expired(at(0)) && !got.is_expired(at(-6)));
     let revoked = store.revoke_api_key("pk_a").await.unwrap();
     let first_revocation = revoked.revoked_at.expect("revoked");
     let again = store.revoke_api_key("pk_a").await.unwrap();
@@ -369,4 +387,13 @@ async fn api_keys_lifecycle(db: TestDb) {
     store.touch_api_key(a.id, at(-10)).await.unwrap();
     let got = store.find_api_key_by_prefix("pk_a").await.unwrap().unwrap();
     assert_eq!(got.last_used_at, Some(at(0)));
+    // Left: pk_b and pk_c (never expire) and pk_n (expired).
+    store.revoke_api_key("pk_b").await.unwrap();
+    assert!(store.has_usable_api_key(at(0)).await.unwrap());
+    store.revoke_api_key("pk_c").await.unwrap();
+    assert!(!store.has_usable_api_key(at(0)).await.unwrap());
+    assert!(
+        store.has_usable_api_key(at(-6)).await.unwrap(),
+        "pk_n before its expiry"
+    );
 }

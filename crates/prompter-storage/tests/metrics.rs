@@ -132,6 +132,8 @@ async fn unique_violations_and_inserts_are_counted() {
             org_id: "o".into(),
             workspace_id: None,
             role: "read".into(),
+            name: None,
+            expires_at: None,
         };
         store.insert_api_key(key.clone()).await.unwrap();
         assert!(store.insert_api_key(key).await.is_err());

@@ -41,9 +41,19 @@ async fn up_down_up(db: TestDb) {
     // tables are back and empty
     common::template(&store, "o", "w").await;
     // the CLI: down one step, status shows it pending, up again
-    let out = migrate(&db, MigrateCommand::Down { steps: 1 }, None)
-        .await
-        .unwrap();
+    let out = migrate(
+        &db,
+        MigrateCommand::Down {
+            steps: 1,
+            confirm: prompter_storage::migrate_cli::Confirm {
+                yes: true,
+                destroy_v7_data: false,
+            },
+        },
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         out.contains(&format!("Rolled back {}", all.last().unwrap())),
         "{out}"
@@ -57,14 +67,32 @@ async fn up_down_up(db: TestDb) {
 }
 
 async fn fresh_then_status_shows_nothing_pending(db: TestDb) {
+    if db.backend() == Backend::Sqlite {
+        // Only `up` creates a missing SQLite file.
+        let err = migrate(&db, MigrateCommand::Status, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("--database-url"), "{err}");
+        db.connect().await.close().await; // an empty file
+    }
     let out = migrate(&db, MigrateCommand::Status, None).await.unwrap();
     assert!(out.contains("0 applied"), "{out}");
     assert!(out.contains("not pinned yet"), "{out}");
     let store = db.store().await;
     common::template(&store, "o", "w").await;
-    let out = migrate(&db, MigrateCommand::Fresh, Some("sha256"))
-        .await
-        .unwrap();
+    let out = migrate(
+        &db,
+        MigrateCommand::Fresh {
+            confirm: prompter_storage::migrate_cli::Confirm {
+                yes: true,
+                destroy_v7_data: false,
+            },
+        },
+        Some("sha256"),
+    )
+    .await
+    .unwrap();
     assert!(out.contains("Applied m20260101_000001_init"), "{out}");
     assert!(out.contains("Hash algorithm: sha256 (pinned now)"), "{out}");
     let out = migrate(&db, MigrateCommand::Status, None).await.unwrap();
@@ -172,7 +200,7 @@ async fn unreachable_database_is_unavailable_and_bad_urls_invalid() {
     )
     .await;
     assert!(
-        matches!(out, Err(StorageError::Unavailable { .. })),
+        matches!(&out, Err(StorageError::Refused { message }) if message.contains("/nonexistent-dir/x/y.db")),
         "{out:?}"
     );
 }

@@ -19,9 +19,9 @@ pub struct KeysArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: KeysAction,
-    /// Database URL (default: PROMPTER_DATABASE_URL, else the embedded SQLite file).
-    #[arg(long, env = "PROMPTER_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    /// Which database.
+    #[command(flatten)]
+    pub db: super::db::DatabaseArgs,
     /// Apply pending migrations first (SQLite always does).
     #[arg(long, env = "PROMPTER_MIGRATE", global = true)]
     pub migrate: bool,
@@ -41,8 +41,14 @@ pub enum KeysAction {
         /// What the key may do: read (GET routes and check-duplicate), write (also create, ensure-version, run, delete, restore) or admin (also /metrics with --metrics-auth).
         #[arg(long, value_parser = ["read", "write", "admin"])]
         role: String,
+        /// A name to recognise the key by in `keys list` (e.g. `ci-deploy`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Let the key expire after this long (`90d`, `12h`, `2w`, `1y`); default: never.
+        #[arg(long, value_parser = parse_expires_in)]
+        expires_in: Option<std::time::Duration>,
     },
-    /// List keys (never the keys themselves): prefix, scope, role, status, times.
+    /// List keys (never the keys themselves): prefix, name, scope, role, status (active, expired, revoked), times.
     List {
         /// Only the keys of this org.
         #[arg(long)]
@@ -56,10 +62,10 @@ pub enum KeysAction {
 }
 
 async fn open(args: &KeysArgs) -> Result<Store, String> {
-    let url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| prompter_storage::DEFAULT_DATABASE_URL.to_owned());
+    let url = args.db.url();
+    super::db::check("keys", &url, false)
+        .await
+        .map_err(|e| e.to_string())?;
     let store = Store::connect(&url, &PoolConfig::single())
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -70,9 +76,10 @@ async fn open(args: &KeysArgs) -> Result<Store, String> {
     if !pending.is_empty() {
         if store.backend() == Backend::Postgres && !args.migrate {
             return Err(format!(
-                "the database has {} pending migration(s): {}; run `prompter migrate up` (or pass --migrate)",
+                "the database has {} pending migration(s): {}; run `{}` (or pass --migrate)",
                 pending.len(),
-                pending.join(", ")
+                pending.join(", "),
+                super::db::migrate_up_hint(&url)
             ));
         }
         store.migrate_up().await.map_err(|e| e.to_string())?;
@@ -83,6 +90,16 @@ async fn open(args: &KeysArgs) -> Result<Store, String> {
 fn ts(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
         .unwrap_or_else(|| "-".into())
+}
+
+/// `--expires-in`: a positive duration such as `90d`, `12h` or `2w`.
+fn parse_expires_in(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (examples: 90d, 12h, 2w, 1y)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
 }
 
 fn check_id(what: &str, v: &str) -> Result<(), String> {
@@ -108,21 +125,48 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
             org,
             workspace,
             role,
+            name,
+            expires_in,
         } => {
             check_id("org", &org)?;
             if let Some(w) = &workspace {
                 check_id("workspace", w)?;
             }
+            if let Some(n) = &name {
+                check_id("name", n)?;
+            }
             let role: Role = role.parse()?;
-            let (generated, rec) = auth::create_key(store, &org, workspace.as_deref(), role)
+            let expires_at = match expires_in {
+                None => None,
+                Some(d) => Some(
+                    chrono::Duration::from_std(d)
+                        .ok()
+                        .and_then(|d| Utc::now().checked_add_signed(d))
+                        .ok_or("--expires-in is too long")?,
+                ),
+            };
+            let spec = auth::KeySpec {
+                org_id: &org,
+                workspace_id: workspace.as_deref(),
+                role,
+                name: name.as_deref(),
+                expires_at,
+            };
+            let (generated, rec) = auth::create_key(store, spec)
                 .await
                 .map_err(|e| format!("cannot store the key: {e}"))?;
             eprintln!(
-                "Created API key {} (org {}, workspace {}, role {}).",
+                "Created API key {}{} (org {}, workspace {}, role {}, expires {}).",
                 rec.prefix,
+                rec.name
+                    .as_deref()
+                    .map(|n| format!(" \"{n}\""))
+                    .unwrap_or_default(),
                 rec.org_id,
                 rec.workspace_id.as_deref().unwrap_or("(all)"),
-                rec.role
+                rec.role,
+                rec.expires_at
+                    .map_or_else(|| "never".to_owned(), |t| ts(Some(t)))
             );
             eprintln!("It is shown only now: store it in a secret manager. Send it as `Authorization: Bearer <key>`.");
             let mut stdout = std::io::stdout().lock();
@@ -140,29 +184,34 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let mut stdout = std::io::stdout().lock();
-            let line = |s: &mut std::io::StdoutLock<'_>, cols: [&str; 7]| {
+            let line = |s: &mut std::io::StdoutLock<'_>, cols: [&str; 9]| {
                 writeln!(
                     s,
-                    "{:<10} {:<24} {:<24} {:<6} {:<8} {:<21} {}",
-                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
+                    "{:<10} {:<20} {:<24} {:<24} {:<6} {:<8} {:<21} {:<21} {}",
+                    cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8]
                 )
             };
             line(
                 &mut stdout,
                 [
                     "PREFIX",
+                    "NAME",
                     "ORG",
                     "WORKSPACE",
                     "ROLE",
                     "STATUS",
                     "CREATED",
+                    "EXPIRES",
                     "LAST_USED",
                 ],
             )
             .map_err(|e| e.to_string())?;
+            let now = Utc::now();
             for k in &keys {
                 let status = if k.revoked_at.is_some() {
                     "revoked"
+                } else if k.is_expired(now) {
+                    "expired"
                 } else {
                     "active"
                 };
@@ -170,11 +219,13 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
                     &mut stdout,
                     [
                         &k.prefix,
+                        k.name.as_deref().unwrap_or("-"),
                         &k.org_id,
                         k.workspace_id.as_deref().unwrap_or("*"),
                         &k.role,
                         status,
                         &ts(Some(k.created_at)),
+                        &ts(k.expires_at),
                         &ts(k.last_used_at),
                     ],
                 )

@@ -1,5 +1,6 @@
 //! Subcommands of the `prompter` binary besides `serve`.
 
+pub mod db;
 pub mod hash;
 pub mod keys;
 pub mod migrate;

@@ -2,7 +2,7 @@
 //! create bodies, content-addressed (importing the same file twice creates
 //! nothing the second time).
 
-use crate::app::open_store;
+use crate::app::{open_store_for, Opener};
 use crate::ServeArgs;
 use clap::Args;
 use prompter_domain::{Limits, TemplateRequest};
@@ -14,9 +14,9 @@ use std::io::{BufRead, Write};
 /// `prompter export` arguments.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Database URL (default: PROMPTER_DATABASE_URL, else the embedded SQLite file).
-    #[arg(long, env = "PROMPTER_DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// Which database.
+    #[command(flatten)]
+    pub db: super::db::DatabaseArgs,
     /// Workspace to export.
     #[arg(long)]
     pub workspace_id: String,
@@ -30,9 +30,9 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// JSON Lines file of create bodies (`-` for stdin).
     pub file: String,
-    /// Database URL (default: PROMPTER_DATABASE_URL, else the embedded SQLite file).
-    #[arg(long, env = "PROMPTER_DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// Which database.
+    #[command(flatten)]
+    pub db: super::db::DatabaseArgs,
     /// Hash algorithm to pin when the database has none pinned yet.
     #[arg(long, env = "PROMPTER_HASH_ALGORITHM", value_parser = ["blake3", "sha256"])]
     pub hash_algorithm: Option<String>,
@@ -72,9 +72,12 @@ pub fn export_line(t: &TemplateRecord) -> String {
 
 /// Writes every active template of the workspace to stdout.
 pub async fn export(args: ExportArgs) -> Result<(), String> {
-    let (store, _) = open_store(&store_args(args.database_url, None))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (store, _) = open_store_for(
+        &store_args(args.db.database_url, None),
+        Opener::Cli("export"),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let filter = TemplateFilter {
         org_id: args.org_id,
         workspace_id: Some(args.workspace_id),
@@ -117,9 +120,12 @@ pub struct ImportStats {
 /// Creates a template for every line that has none yet; prints the counts.
 /// Returns `Ok(stats)`; the caller exits non-zero when `rejected > 0`.
 pub async fn import(args: ImportArgs) -> Result<ImportStats, String> {
-    let (store, alg) = open_store(&store_args(args.database_url, args.hash_algorithm))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (store, alg) = open_store_for(
+        &store_args(args.db.database_url, args.hash_algorithm),
+        Opener::Cli("import"),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let cfg = ServiceConfig {
         hash_algorithm: alg,
         ..ServiceConfig::default()

@@ -1,25 +1,19 @@
 //! Beyond V7: lifecycle (list, get, delete, restore), history (versions,
 //! results), drift events and config diffs.
 
-use super::template_id;
+use super::{query, template_id};
 use crate::caller::{Caller, Role};
-use crate::dto::{DriftView, List, ResultDetail, ResultSummary, TemplateView, VersionView};
+use crate::dto::{
+    ConfigDiff, Difference, DriftView, List, ResultDetail, ResultSummary, TemplateView, VersionView,
+};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use prompter_storage::{DriftFilter, PageRequest, ResultFilter, TemplateFilter};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
-
-/// Parses the query string, answering 400 `INVALID_QUERY` naming the problem.
-fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    web::Query::<T>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::new(Code::InvalidQuery, format!("invalid query string: {e}")))
-}
 
 /// `limit` (1..=1000, default 50) and `cursor` of a list call.
 /// (Inlined in each query struct: `serde(flatten)` breaks number parsing
@@ -27,10 +21,10 @@ fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(PageRequest::DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
-        return Err(ApiError::new(
-            Code::InvalidQuery,
-            format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT),
-        ));
+        return Err(super::invalid_query(&[(
+            "limit".to_owned(),
+            format!("must be between 1 and {}", PageRequest::MAX_LIMIT),
+        )]));
     }
     Ok(PageRequest {
         limit,
@@ -76,8 +70,8 @@ pub async fn list(
     caller.require(Role::Read)?;
     let q: ListQuery = query(&req)?;
     let filter = TemplateFilter {
-        org_id: q.org_id,
-        workspace_id: q.workspace_id,
+        org_id: state.fold_opt(q.org_id),
+        workspace_id: state.fold_opt(q.workspace_id),
         include_deleted: q.include_deleted,
     };
     let page = state
@@ -254,8 +248,8 @@ pub async fn drift(
     caller.require(Role::Read)?;
     let q: DriftQuery = query(&req)?;
     let filter = DriftFilter {
-        org_id: q.org_id,
-        workspace_id: q.workspace_id,
+        org_id: state.fold_opt(q.org_id),
+        workspace_id: state.fold_opt(q.workspace_id),
         template_id: q.template_id,
         since: q.since,
     };
@@ -269,7 +263,7 @@ pub async fn drift(
 /// `GET /api/prompt-templates/{id}/diff/{other_id}`: canonical-config differences.
 #[utoipa::path(get, path = "/api/prompt-templates/{id}/diff/{other_id}", tag = "templates", operation_id = "diffTemplates",
     params(crate::openapi::TemplatePath, ("other_id" = Uuid, Path, description = "The template to compare with")),
-    responses((status = 200, description = "Canonical-config differences", body = crate::openapi::ConfigDiff)))]
+    responses((status = 200, description = "Canonical-config differences", body = ConfigDiff)))]
 pub async fn diff(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -281,5 +275,7 @@ pub async fn diff(
         .prompter
         .diff_templates(&caller.scope, template_id(&left)?, template_id(&right)?)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "differences": differences })))
+    Ok(HttpResponse::Ok().json(ConfigDiff {
+        differences: differences.into_iter().map(Difference::from).collect(),
+    }))
 }

@@ -1,51 +1,69 @@
-//! HTTP routes: V7's drop-in routes and the operational endpoints.
+//! HTTP routes: V7's drop-in routes, the history routes and the operational
+//! endpoints, registered from one route table ([`table`]).
 
 pub mod history;
 pub mod ops;
+pub mod table;
 pub mod v7;
 
-use crate::error::{ApiError, Code};
-use actix_web::web;
-use uuid::Uuid;
+pub use table::configure;
 
-/// Registers every route on an actix `ServiceConfig`.
-///
-/// One `resource` per path with all its methods, so a known path with an
-/// unsupported method answers 405 `METHOD_NOT_ALLOWED` (not 404), and static
-/// segments (`/health`, `/check-duplicate`, `/drift`) are matched before `/{id}`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, post, resource};
-    cfg.service(
-        web::scope("/api/prompt-templates")
-            .service(
-                resource("")
-                    .route(post().to(v7::create))
-                    .route(get().to(history::list)),
-            )
-            .service(resource("/health").route(get().to(ops::v7_health)))
-            .service(resource("/check-duplicate").route(post().to(v7::check_duplicate)))
-            .service(resource("/drift").route(get().to(history::drift)))
-            .service(resource("/results/{result_id}").route(get().to(history::result)))
-            .service(
-                resource("/{id}")
-                    .route(get().to(history::get))
-                    .route(delete().to(history::delete)),
-            )
-            .service(resource("/{id}/restore").route(post().to(history::restore)))
-            .service(resource("/{id}/versions").route(get().to(history::versions)))
-            .service(resource("/{id}/results").route(get().to(history::results)))
-            .service(resource("/{id}/diff/{other_id}").route(get().to(history::diff)))
-            .service(resource("/{id}/ensure-version").route(post().to(v7::ensure_version)))
-            .service(resource("/{id}/run").route(post().to(v7::run))),
-    )
-    .service(resource("/metrics").route(get().to(ops::metrics)))
-    .service(resource("/healthz").route(get().to(ops::healthz)))
-    .service(resource("/readyz").route(get().to(ops::readyz)))
-    .service(resource("/version").route(get().to(ops::version)))
-    .service(resource("/openapi.json").route(get().to(crate::openapi::openapi_json)));
-}
+use crate::error::{ApiError, Code};
+use actix_web::HttpRequest;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
 
 /// Parses a template id from the path; anything else is an unknown template.
 pub(crate) fn template_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::new(Code::TemplateNotFound, "Template not found"))
+}
+
+/// A 400 `INVALID_QUERY` naming each bad parameter (`parameters` lists them).
+pub(crate) fn invalid_query(problems: &[(String, String)]) -> ApiError {
+    let message = problems
+        .iter()
+        .map(|(p, why)| format!("query parameter `{p}`: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let names: Vec<Value> = problems
+        .iter()
+        .map(|(p, _)| Value::from(p.as_str()))
+        .collect();
+    ApiError::new(Code::InvalidQuery, message).with("parameters", names)
+}
+
+/// Parses the query string into `T`, answering 400 `INVALID_QUERY` that
+/// names every bad parameter (each is reported, then left out so the next
+/// one shows).
+pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let mut problems: Vec<(String, String)> = Vec::new();
+    for _ in 0..=pairs.len() {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) if problems.is_empty() => return Ok(v),
+            Ok(_) => break,
+            Err(e) => {
+                let path = e.path().to_string();
+                let why = e.into_inner().to_string();
+                let param = match why.strip_prefix("missing field `") {
+                    Some(rest) => rest.split('`').next().unwrap_or("").to_owned(),
+                    None => path,
+                };
+                let present = pairs.iter().any(|(k, _)| *k == param);
+                problems.push((param.clone(), why));
+                if !present {
+                    break;
+                }
+                pairs.retain(|(k, _)| *k != param);
+            }
+        }
+    }
+    Err(invalid_query(&problems))
 }

@@ -1,61 +1,214 @@
-//! Operational endpoints: health, readiness, version, metrics.
+//! Operational endpoints (health, readiness, version, metrics) and their
+//! wire types.
 
+use crate::auth::AuthLayer;
+use crate::caller::Role;
+use crate::error::ApiError;
+use crate::provider_status::ProviderStatus;
 use crate::state::AppState;
-use actix_web::{web, HttpResponse};
-use serde_json::json;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Database backend name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgresql,
+}
+
+impl From<prompter_storage::Backend> for Backend {
+    fn from(b: prompter_storage::Backend) -> Self {
+        match b {
+            prompter_storage::Backend::Sqlite => Backend::Sqlite,
+            prompter_storage::Backend::Postgres => Backend::Postgresql,
+        }
+    }
+}
+
+/// `GET /api/prompt-templates/health` (V7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct V7Health {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: &'static str,
+    /// Database backend.
+    pub db: Backend,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Healthz {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: &'static str,
+}
+
+/// `GET /readyz` (200 when ready, 503 otherwise).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: ReadyStatus,
+    /// Each dependency.
+    pub checks: ReadinessChecks,
+    /// `?detail=1` only (admin key, or auth off): each live provider and
+    /// the environment variables it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub providers: Option<Vec<ProviderStatus>>,
+}
+
+/// Query of `GET /readyz`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadyQuery {
+    /// `1`/`true`: also list the providers (needs an admin key when auth is on).
+    #[param(value_type = Option<bool>)]
+    pub detail: Option<String>,
+}
+
+fn flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(_) => Err(super::invalid_query(&[(
+            name.to_owned(),
+            "expected 1, true, 0 or false".to_owned(),
+        )])),
+    }
+}
+
+/// Overall readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Every dependency answers.
+    Ready,
+    /// One does not.
+    Unavailable,
+}
+
+/// State of one dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// It answers.
+    Ok,
+    /// It does not.
+    Unavailable,
+    /// Not configured (Redis is optional).
+    NotConfigured,
+}
+
+/// Readiness of each dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// The database (never `not_configured`).
+    pub database: CheckState,
+    /// Redis.
+    pub redis: CheckState,
+}
+
+/// `GET /version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// `prompter`.
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+    /// Git commit of the build, or `unknown`.
+    pub git_sha: &'static str,
+    /// The pinned config hash algorithm.
+    pub hash_algorithm: String,
+    /// Validation mode (`v7` or `strict`).
+    pub validation: &'static str,
+    /// Database backend.
+    pub database: Backend,
+}
 
 /// `GET /api/prompt-templates/health` (V7): `{"status":"ok","db":<backend>}`.
 #[utoipa::path(get, path = "/api/prompt-templates/health", tag = "ops", operation_id = "v7Health",
-    responses((status = 200, description = "Alive", body = crate::openapi::V7Health)))]
+    responses((status = 200, description = "Alive", body = V7Health)))]
 pub async fn v7_health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok", "db": state.backend_name}))
+    HttpResponse::Ok().json(V7Health {
+        status: "ok",
+        db: state.backend,
+    })
 }
 
 /// `GET /healthz`: the process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz",
-    responses((status = 200, description = "Alive", body = crate::openapi::Healthz)))]
+    responses((status = 200, description = "Alive", body = Healthz)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Healthz { status: "ok" })
 }
 
-/// `GET /readyz`: the database (and Redis, when configured) answer; 503 otherwise.
-#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
-    responses((status = 200, description = "Ready", body = crate::openapi::Readiness)))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /readyz`: the database (and Redis, when configured) answer; 503
+/// otherwise. `?detail=1` adds the providers, for an admin key (or anyone
+/// when auth is off, which is loopback only); plain `/readyz` stays open
+/// for probes.
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz", params(ReadyQuery),
+    responses((status = 200, description = "Ready", body = Readiness)))]
+pub async fn readyz(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: web::Data<AuthLayer>,
+) -> Result<HttpResponse, ApiError> {
+    let q: ReadyQuery = super::query(&req)?;
+    let detail = flag("detail", q.detail.as_deref())?;
+    if detail {
+        auth.caller_of(&req).await?.require(Role::Admin)?;
+    }
     let db = state.prompter.store().ping().await.is_ok();
     let redis = match state.prompter.redis() {
         Some(r) => Some(r.ping().await),
         None => None,
     };
     let ready = db && redis.unwrap_or(true);
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": {
-            "database": if db { "ok" } else { "unavailable" },
-            "redis": match redis { None => "not_configured", Some(true) => "ok", Some(false) => "unavailable" },
+    let state_of = |ok: bool| {
+        if ok {
+            CheckState::Ok
+        } else {
+            CheckState::Unavailable
         }
-    });
-    if ready {
+    };
+    let body = Readiness {
+        status: if ready {
+            ReadyStatus::Ready
+        } else {
+            ReadyStatus::Unavailable
+        },
+        checks: ReadinessChecks {
+            database: state_of(db),
+            redis: redis.map_or(CheckState::NotConfigured, state_of),
+        },
+        providers: detail.then(|| state.providers.clone()),
+    };
+    Ok(if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))
             .json(body)
-    }
+    })
 }
 
 /// `GET /version`: build information.
 #[utoipa::path(get, path = "/version", tag = "ops", operation_id = "version",
-    responses((status = 200, description = "Build information", body = crate::openapi::VersionInfo)))]
+    responses((status = 200, description = "Build information", body = VersionInfo)))]
 pub async fn version(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "name": "prompter",
-        "version": env!("CARGO_PKG_VERSION"),
-        "git_sha": option_env!("PROMPTER_GIT_SHA").unwrap_or("unknown"),
-        "hash_algorithm": state.prompter.config().hash_algorithm.to_string(),
-        "validation": format!("{:?}", state.prompter.config().validation).to_lowercase(),
-        "database": state.backend_name,
-    }))
+    let cfg = state.prompter.config();
+    HttpResponse::Ok().json(VersionInfo {
+        name: "prompter",
+        version: env!("CARGO_PKG_VERSION"),
+        git_sha: option_env!("PROMPTER_GIT_SHA").unwrap_or("unknown"),
+        hash_algorithm: cfg.hash_algorithm.to_string(),
+        validation: cfg.validation.as_str(),
+        database: state.backend,
+    })
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -24,6 +24,8 @@ async fn template_request(
 ) -> Result<TemplateRequest, ApiError> {
     let json = read_json(req, payload, &state.body).await?;
     let mut body = TemplateRequest::from_json(&json)?;
+    body.org_id = state.fold_opt(body.org_id.take());
+    body.workspace_id = state.fold_opt(body.workspace_id.take());
     if let Scope::Tenant {
         org_id,
         workspace_id,
@@ -95,8 +97,8 @@ pub async fn ensure_version(
             &caller.scope,
             id,
             EnsureRequest {
-                workspace_id: Some(body.workspace_id),
-                org_id: body.org_id,
+                workspace_id: Some(state.fold_id(body.workspace_id)),
+                org_id: state.fold_opt(body.org_id),
                 provider: body.provider,
                 model_id: body.model_id,
             },

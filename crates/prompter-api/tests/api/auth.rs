@@ -4,7 +4,7 @@
 //! serve a non-loopback address without auth.
 
 use crate::helpers::*;
-use prompter_api::auth::create_key;
+use prompter_api::auth::{create_key, KeySpec};
 use prompter_api::caller::Role;
 use prompter_api::security::AuthMode;
 use prompter_api::{Application, ServeArgs};
@@ -40,8 +40,18 @@ async fn spawn_auth(db: Db, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     .await
 }
 
+fn spec<'a>(org: &'a str, ws: Option<&'a str>, role: Role) -> KeySpec<'a> {
+    KeySpec {
+        org_id: org,
+        workspace_id: ws,
+        role,
+        name: None,
+        expires_at: None,
+    }
+}
+
 async fn key(app: &TestApp, org: &str, ws: Option<&str>, role: Role) -> String {
-    create_key(app.prompter.store(), org, ws, role)
+    create_key(app.prompter.store(), spec(org, ws, role))
         .await
         .unwrap()
         .0
@@ -176,7 +186,7 @@ async fn the_401_403_404_matrix_covers_every_route() {
         let a_admin_org = key(&app, &org_a, None, Role::Admin).await;
         let a_other_ws = key(&app, &org_a, Some("ws-2"), Role::Admin).await;
         let b_admin = key(&app, &org_b, None, Role::Admin).await;
-        let (revoked, _) = create_key(app.prompter.store(), &org_a, None, Role::Admin)
+        let (revoked, _) = create_key(app.prompter.store(), spec(&org_a, None, Role::Admin))
             .await
             .unwrap();
         app.prompter
@@ -429,6 +439,8 @@ async fn keys_created_and_revoked_while_running_take_effect_within_the_cache_ttl
                 org_id: "org-x".into(),
                 workspace_id: None,
                 role: "read".into(),
+                name: None,
+                expires_at: None,
             })
             .await
             .unwrap();
@@ -696,6 +708,7 @@ async fn the_binary_refuses_a_public_bind_with_auth_off() {
 #[tokio::test]
 async fn keys_never_reach_the_logs() {
     let db = fresh_db(Db::Sqlite).await;
+    db.store().await.close().await; // `keys` never creates a database
     let url = db.url().to_owned();
     let out = prompter_bin()
         .args([

@@ -59,6 +59,12 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
 #[tokio::test]
 async fn migrate_status_and_unreachable_database() {
     let db = fresh_db(Db::Sqlite).await;
+    // Only `migrate up` (and serve) create a missing SQLite file.
+    let (code, _, err) = run(&["migrate", "status", "--database-url", db.url()], "");
+    assert_ne!(code, 0);
+    assert!(err.contains("no SQLite database at"), "{err}");
+    let (code, out, err) = run(&["migrate", "up", "--database-url", db.url()], "");
+    assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = run(&["migrate", "status", "--database-url", db.url()], "");
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = run(
@@ -102,6 +108,7 @@ async fn export_then_import_is_content_addressed() {
     assert_eq!(exported.lines().count(), 3);
 
     let target = fresh_db(Db::Sqlite).await;
+    target.store().await.close().await; // import does not create a database
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("templates.jsonl");
     std::fs::write(&file, &exported).unwrap();

@@ -3,6 +3,7 @@
 //! `PROMPTER_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
 //! `TEST_LOG=1` shows the servers' logs (see `harness`).
 
+mod adopt;
 mod auth;
 mod beyond_v7;
 mod cli;

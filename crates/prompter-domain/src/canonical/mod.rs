@@ -2,11 +2,13 @@
 
 mod country;
 mod float;
+mod stored;
 mod text;
 
 use std::fmt;
 
 pub use country::{normalize_countries, normalize_country};
+pub use stored::{rederive_stored, CANONICAL_FIELDS};
 pub use text::{is_py_whitespace, normalize_text, py_strip};
 
 use crate::json::{write_float, write_str, Json};

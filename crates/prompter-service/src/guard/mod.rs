@@ -11,6 +11,7 @@
 
 mod local;
 mod redis;
+mod redis_health;
 
 pub use self::redis::RedisGuard;
 use crate::error::{ServiceError, ServiceResult};

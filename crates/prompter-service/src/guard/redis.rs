@@ -5,16 +5,17 @@
 //! key: an outcome is reused, a pending value is waited on (bounded), a
 //! vanished key (the winner failed and released it) is contended again.
 //! Any Redis error marks Redis down (`prompter_redis_up` 0) and the call falls
-//! back to the in-process rule; a background pinger marks it up again.
+//! back to the in-process rule; a background pinger marks it up again. The
+//! log gets one line per transition and a summary a minute while down
+//! (`redis_health`).
 
+use super::redis_health::{RedisHealth, SUMMARY_EVERY};
 use super::{EnsureOutcome, GuardDecision};
 use crate::error::ServiceResult;
-use crate::metrics_catalog::REDIS_UP;
 use deadpool_redis::redis::{self, AsyncCommands};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const PENDING_PREFIX: &str = "pending:";
@@ -27,7 +28,7 @@ const RELEASE_SCRIPT: &str =
 #[derive(Clone)]
 pub struct RedisGuard {
     pool: deadpool_redis::Pool,
-    up: Arc<AtomicBool>,
+    health: Arc<RedisHealth>,
 }
 
 impl std::fmt::Debug for RedisGuard {
@@ -38,13 +39,13 @@ impl std::fmt::Debug for RedisGuard {
     }
 }
 
+/// A failed Redis operation (logged by the health flag, not here).
 #[derive(Debug)]
-struct RedisDown;
+struct RedisDown(String);
 
 impl<E: std::fmt::Display> From<E> for RedisDown {
     fn from(e: E) -> Self {
-        tracing::warn!(error = %e, "redis unavailable; probe guard falls back to in-process");
-        RedisDown
+        RedisDown(e.to_string())
     }
 }
 
@@ -68,18 +69,25 @@ impl RedisGuard {
             .map_err(|e| format!("invalid redis url: {e}"))?;
         Ok(RedisGuard {
             pool,
-            up: Arc::new(AtomicBool::new(false)),
+            health: Arc::new(RedisHealth::new(SUMMARY_EVERY)),
         })
     }
 
     /// Whether the last Redis operation succeeded.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.health.is_up()
     }
 
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::Relaxed);
-        metrics::gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+    fn mark_up(&self) {
+        if let Some(log) = self.health.up(Instant::now()) {
+            log.emit();
+        }
+    }
+
+    fn mark_down(&self, e: &RedisDown) {
+        if let Some(log) = self.health.down(&e.0, Instant::now()) {
+            log.emit();
+        }
     }
 
     /// One `PING`; updates the health flag and gauge.
@@ -92,16 +100,23 @@ impl RedisGuard {
             Ok(())
         }
         .await;
-        self.set_up(res.is_ok());
+        match &res {
+            Ok(()) => self.mark_up(),
+            Err(e) => self.mark_down(e),
+        }
         res.is_ok()
     }
 
-    /// Pings every `every` until the process ends, keeping `prompter_redis_up` current.
+    /// Pings every `every` until the process ends, keeping `prompter_redis_up`
+    /// current and logging the outage summary while Redis is down.
     pub fn spawn_pinger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
                 me.ping().await;
+                if let Some(log) = me.health.summary(Instant::now()) {
+                    log.emit();
+                }
                 tokio::time::sleep(every).await;
             }
         })
@@ -201,20 +216,20 @@ impl RedisGuard {
             Ok(Claim::Pending) => Err(super::pending(wait)),
             Ok(Claim::Won(token)) => match probe().await {
                 Ok(o) => {
-                    if self.publish(key, &o).await.is_err() {
-                        self.set_up(false);
+                    if let Err(down) = self.publish(key, &o).await {
+                        self.mark_down(&down);
                     }
                     Ok((o, GuardDecision::Probed))
                 }
                 Err(e) => {
-                    if self.release(key, &token).await.is_err() {
-                        self.set_up(false);
+                    if let Err(down) = self.release(key, &token).await {
+                        self.mark_down(&down);
                     }
                     Err(e)
                 }
             },
-            Err(RedisDown) => {
-                self.set_up(false);
+            Err(down) => {
+                self.mark_down(&down);
                 probe().await.map(|o| (o, GuardDecision::Probed))
             }
         }

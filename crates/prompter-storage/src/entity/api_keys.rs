@@ -17,6 +17,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    pub name: Option<String>,
+    pub expires_at: Option<DateTimeUtc>,
 }
 
 /// Relations.

@@ -11,7 +11,8 @@ use uuid::Uuid;
 const TABLE: &str = "api_keys";
 
 const INSERT_SQL: &str = "INSERT INTO api_keys (id, prefix, key_hash, org_id, workspace_id, \
-    role, created_at, revoked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
+    role, created_at, revoked_at, last_used_at, name, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $9)";
 
 fn decode(r: &Row<'_>) -> Result<ApiKeyRecord, StorageError> {
     Ok(ApiKeyRecord {
@@ -24,6 +25,8 @@ fn decode(r: &Row<'_>) -> Result<ApiKeyRecord, StorageError> {
         created_at: r.ts("created_at")?,
         revoked_at: r.ts_opt("revoked_at")?,
         last_used_at: r.ts_opt("last_used_at")?,
+        name: r.text_opt("name")?,
+        expires_at: r.ts_opt("expires_at")?,
     })
 }
 
@@ -42,6 +45,8 @@ impl Store {
             created_at: sql::now(),
             revoked_at: None,
             last_used_at: None,
+            name: k.name,
+            expires_at: k.expires_at,
         };
         self.w_exec(self.stmt(
             INSERT_SQL,
@@ -53,6 +58,8 @@ impl Store {
                 sql::text_opt(rec.workspace_id.as_deref()),
                 sql::text(&rec.role),
                 b.ts(rec.created_at),
+                sql::text_opt(rec.name.as_deref()),
+                b.ts_opt(rec.expires_at),
             ],
         ))
         .await
@@ -115,6 +122,20 @@ impl Store {
             Some(r) => decode(&self.row(&r)),
             None => Err(StorageError::NotFound),
         }
+    }
+
+    /// Whether any key can authenticate at `now` (neither revoked nor expired).
+    pub async fn has_usable_api_key(&self, now: DateTime<Utc>) -> Result<bool, StorageError> {
+        let b = self.backend;
+        let row = self
+            .q_one(self.stmt(
+                "SELECT 1 AS one FROM api_keys WHERE revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $1) LIMIT 1",
+                vec![b.ts(now)],
+            ))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        Ok(row.is_some())
     }
 
     /// Records a use of the key (best effort; only moves forward).
