@@ -2,7 +2,8 @@
 //! `tidy` test: the crate dependency edges that `cargo metadata` reports are
 //! exactly the ones documented in `docs/ARCHITECTURE.md`, and every Rust
 //! file under `crates/`, `migration/` and `xtask/` starts with a `//!` doc
-//! (generated files, marked `@generated` on their first line, excepted).
+//! (generated files, marked `@generated` on their first line, excepted), and
+//! the doc's error table names every variant of each layer's error enum.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -171,5 +172,86 @@ fn every_module_has_a_doc_comment() {
         missing.is_empty(),
         "these files do not start with a `//!` module doc:\n  {}",
         missing.join("\n  ")
+    );
+}
+
+/// Rows of the table under `marker`: first cell's backticked names, then
+/// each further cell's backticked names (header and separator rows skipped).
+fn table_rows(doc: &str, marker: &str) -> Vec<Vec<Vec<String>>> {
+    let start = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("docs/ARCHITECTURE.md has no {marker} table"));
+    let mut rows = Vec::new();
+    for line in doc[start..].lines().skip(1) {
+        let line = line.trim();
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<Vec<String>> = line
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.split('`').skip(1).step_by(2).map(str::to_owned).collect())
+            .collect();
+        if cells.first().is_some_and(|c| !c.is_empty()) {
+            rows.push(cells);
+        }
+    }
+    rows
+}
+
+/// Variant names of `pub enum name` in a Rust source (4-space indented).
+fn enum_variants(src: &str, name: &str) -> BTreeSet<String> {
+    let head = format!("pub enum {name} {{");
+    let start = src
+        .find(&head)
+        .unwrap_or_else(|| panic!("no `{head}` found"));
+    let mut out = BTreeSet::new();
+    for line in src[start + head.len()..].lines().skip(1) {
+        if line.starts_with('}') {
+            break;
+        }
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if ident.starts_with(|c: char| c.is_ascii_uppercase()) {
+            out.insert(ident);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_error_table_names_every_variant() {
+    let root = root();
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("read doc");
+    let rows = table_rows(&doc, "<!-- tidy: error variants -->");
+    assert!(rows.len() >= 4, "{rows:?}");
+    for row in rows {
+        let (krate, ty) = (&row[0][0], &row[1][0]);
+        let documented: BTreeSet<String> = row[2].iter().cloned().collect();
+        let path = root.join("crates").join(krate).join("src/error.rs");
+        let src =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let actual = enum_variants(&src, ty);
+        assert!(
+            documented == actual,
+            "docs/ARCHITECTURE.md's {ty} row differs from {}:\n  missing: {:?}\n  not in the code: {:?}",
+            path.display(),
+            actual.difference(&documented).collect::<Vec<_>>(),
+            documented.difference(&actual).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn enum_variants_are_read_at_the_first_indentation_only() {
+    let src = "pub enum E {\n    /// doc\n    #[error(\"x\")]\n    A {\n        field: String,\n    },\n    B,\n    C(#[from] X),\n}\npub enum F {\n    Z,\n}\n";
+    assert_eq!(
+        enum_variants(src, "E"),
+        BTreeSet::from(["A".to_owned(), "B".to_owned(), "C".to_owned()])
     );
 }

@@ -122,6 +122,18 @@ pub struct ServeArgs {
     /// How often the webhook outbox is polled, milliseconds.
     #[arg(long, env = "PROMPTER_WEBHOOK_POLL_MS", default_value_t = 500)]
     pub webhook_poll_ms: u64,
+    /// `Cache-Control: private, max-age=N` of `GET /api/prompts/{name}`
+    /// (clients revalidate with `If-None-Match` after that).
+    #[arg(long, env = "PROMPTER_PROMPT_MAX_AGE_SECS", default_value_t = 5)]
+    pub prompt_max_age_secs: u64,
+    /// Labels that only an admin key may move or remove (comma-separated).
+    #[arg(
+        long,
+        env = "PROMPTER_PROTECTED_LABELS",
+        value_delimiter = ',',
+        default_value = "production"
+    )]
+    pub protected_labels: Vec<String>,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

@@ -90,6 +90,13 @@ error_codes! {
     RequestTimeout = 503, "REQUEST_TIMEOUT", "the request took longer than the server's request timeout.";
     ResultNotStored = 503, "RESULT_NOT_STORED", "the provider answered but the result could not be stored.";
     InternalError = 500, "INTERNAL_ERROR", "a bug; the body carries the request id.";
+    PromptNotFound = 404, "PROMPT_NOT_FOUND", "no template has this prompt name (or not in the caller's scope).";
+    LabelNotFound = 404, "LABEL_NOT_FOUND", "the prompt has no such label.";
+    RevisionNotFound = 404, "REVISION_NOT_FOUND", "the prompt has no such revision (or it is deleted, for a label move).";
+    LabelConflict = 409, "LABEL_CONFLICT", "the label does not point to `expected_revision`; `current_revision` says where it does.";
+    VariableContractChanged = 409, "VARIABLE_CONTRACT_CHANGED", "the target revision uses variables the label's current one does not (`added`); `force` moves anyway.";
+    LabelInUse = 409, "LABEL_IN_USE", "labels point to the template (`labels`); move or remove them first.";
+    MissingVariables = 422, "MISSING_VARIABLES", "variables the prompt uses were not given (`missing`).";
 }
 
 impl Code {
@@ -152,6 +159,15 @@ impl ApiError {
             kind: kind.to_owned(),
         });
         e
+    }
+
+    /// Adds one more field problem.
+    pub fn push_field(&mut self, loc: Vec<Value>, kind: &str, msg: impl Into<String>) {
+        self.fields.push(FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        });
     }
 
     /// Adds a key to the `detail` object.
@@ -367,6 +383,70 @@ impl From<ServiceError> for ApiError {
                     "the provider answered but the result could not be stored; it was not recorded",
                 )
                 .retry_after(Duration::from_secs(1))
+            }
+            ServiceError::PromptNotFound => ApiError::new(Code::PromptNotFound, "Prompt not found"),
+            ServiceError::LabelNotFound => ApiError::new(Code::LabelNotFound, "Label not found"),
+            ServiceError::RevisionNotFound => {
+                ApiError::new(Code::RevisionNotFound, "Revision not found")
+            }
+            ServiceError::InvalidLabel { label } => ApiError::field(
+                Code::ValidationFailed,
+                vec!["path".into(), "label".into()],
+                "invalid_label",
+                format!(
+                    "label {label:?} must match ^[a-z0-9][a-z0-9_.-]{{0,62}}$ and not be `latest`"
+                ),
+            ),
+            ServiceError::LabelConflict { current } => ApiError::new(
+                Code::LabelConflict,
+                match current {
+                    Some(c) => format!("the label points to revision {c}"),
+                    None => "the label does not exist".to_owned(),
+                },
+            )
+            .with("current_revision", current),
+            ServiceError::VariableContractChanged { added } => ApiError::new(
+                Code::VariableContractChanged,
+                format!(
+                    "the target revision needs variables the current one does not: {}; \
+                     send \"force\": true to move anyway",
+                    added.join(", ")
+                ),
+            )
+            .with("added", added),
+            ServiceError::LabelInUse { labels } => ApiError::new(
+                Code::LabelInUse,
+                format!(
+                    "labels point to this template: {}; move or remove them first",
+                    labels.join(", ")
+                ),
+            )
+            .with("labels", labels),
+            ServiceError::MissingVariables { missing } => ApiError::new(
+                Code::MissingVariables,
+                format!("missing variables: {}", missing.join(", ")),
+            )
+            .with("missing", missing),
+            ServiceError::InvalidVariables { names } => {
+                let mut err = ApiError::new(
+                    Code::ValidationFailed,
+                    "variables must be an object of strings, numbers or booleans",
+                );
+                if names.is_empty() {
+                    err.push_field(
+                        vec!["body".into(), "variables".into()],
+                        "invalid_type",
+                        "variables must be an object",
+                    );
+                }
+                for n in names {
+                    err.push_field(
+                        vec!["body".into(), "variables".into(), n.clone().into()],
+                        "invalid_type",
+                        format!("variable {n:?} must be a string, number or boolean"),
+                    );
+                }
+                err
             }
             ServiceError::Storage(s) => s.into(),
         }

@@ -53,6 +53,16 @@
 //! * API keys: [`Store::insert_api_key`], [`Store::find_api_key_by_prefix`],
 //!   [`Store::list_api_keys`], [`Store::revoke_api_key`].
 //!
+//! # Prompt releases (third migration)
+//!
+//! * Every template has a `revision` within its prompt (org, workspace,
+//!   name), allocated in the insert's own transaction from
+//!   `prompt_revision_counters` (see [`batch`]): gapless, never reused.
+//! * Labels ([`Store::move_label`], compare-and-set on the current revision,
+//!   [`Store::remove_label`]) record every change in
+//!   `prompt_label_history` ([`Store::label_history`]) in the same
+//!   transaction, optionally with a webhook outbox row.
+//!
 //! # Metrics
 //!
 //! `prompter_db_unique_violation_total{table}` for every unique violation
@@ -83,7 +93,10 @@ pub use config::{Backend, PoolConfig};
 pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
-pub use repo::IDEMPOTENCY_IN_FLIGHT_LEASE;
+pub use repo::{
+    LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
+    IDEMPOTENCY_IN_FLIGHT_LEASE,
+};
 pub use sql::sqlite_timestamp;
 pub use store::{
     Store, DEFAULT_HASH_ALGORITHM, HASH_ALGORITHMS, SQLITE_BUSY_TIMEOUT, SQLITE_JOURNAL_SIZE_LIMIT,

@@ -128,6 +128,29 @@ pub async fn run(
     let id = template_id(&path)?;
     let json = read_json(&req, payload, &state.body).await?;
     let body: RunBody = dto_from_json(&json)?;
+    // V7 answered 422 without `rendered_prompt`; with `runtime_vars` the
+    // server renders the template instead (a present one, even empty, is used as is).
+    if json.get("rendered_prompt").is_some() {
+        // Present (even null or empty): exactly V7's rules.
+        #[derive(serde::Deserialize)]
+        struct V7Prompt {
+            #[allow(dead_code)]
+            rendered_prompt: String,
+        }
+        let _: V7Prompt = dto_from_json(&json)?;
+    }
+    let render_vars = match (&body.rendered_prompt, json.get("runtime_vars")) {
+        (Some(_), _) => None,
+        (None, Some(vars)) => Some(vars.clone()),
+        (None, None) => {
+            return Err(ApiError::field(
+                crate::error::Code::ValidationFailed,
+                crate::error::loc_of("rendered_prompt"),
+                "missing",
+                "missing field `rendered_prompt`",
+            ))
+        }
+    };
     let idempotency = idempotency_key(&req, &json)?;
     let outcome = state
         .prompter
@@ -136,6 +159,8 @@ pub async fn run(
             id,
             RunRequest {
                 rendered_prompt: body.rendered_prompt,
+                render_vars,
+                label: None,
                 brand_name: body.brand_name,
                 country: body.country,
                 analysis_scope: body.analysis_scope,
@@ -154,7 +179,7 @@ pub async fn run(
 
 /// Reads the optional `Idempotency-Key` header; the body hash is over the
 /// parsed body with sorted keys, so formatting differences do not matter.
-fn idempotency_key(
+pub(crate) fn idempotency_key(
     req: &HttpRequest,
     body: &prompter_domain::Json,
 ) -> Result<Option<IdempotencyKey>, ApiError> {

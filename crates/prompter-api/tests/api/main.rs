@@ -13,4 +13,5 @@ mod fuzz;
 mod harness;
 mod helpers;
 mod probe_guard;
+mod releases;
 mod v7_routes;

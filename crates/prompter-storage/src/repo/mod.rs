@@ -4,10 +4,12 @@ mod api_keys;
 mod drift;
 mod idempotency;
 mod outbox;
+mod prompts;
 mod results;
 mod templates;
 mod versions;
 
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
+pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;
 pub use templates::TEMPLATE_INSERT;
