@@ -12,6 +12,7 @@ mod faults;
 mod fuzz;
 mod harness;
 mod helpers;
+mod operator;
 mod probe_guard;
 mod releases;
 mod v7_routes;
