@@ -2,12 +2,14 @@
 
 mod api_keys;
 mod drift;
+mod generations;
 mod idempotency;
 mod outbox;
 mod results;
 mod templates;
 mod versions;
 
+pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use results::RESULT_INSERT;
 pub use templates::TEMPLATE_INSERT;
