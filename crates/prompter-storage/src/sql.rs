@@ -115,6 +115,13 @@ impl Row<'_> {
         }
     }
 
+    /// A `BIGINT` (PostgreSQL) / `INTEGER` (SQLite) column.
+    pub(crate) fn big(&self, col: &str) -> Result<i64, StorageError> {
+        self.row
+            .try_get::<i64>("", col)
+            .map_err(|e| col_err(col, e))
+    }
+
     pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StorageError> {
         self.uuid_opt(col)?
             .ok_or_else(|| col_err(col, "unexpected NULL"))

@@ -26,7 +26,7 @@ impl Store {
             .await
             .map_err(|e| e.into_storage(TABLE))?;
         match row {
-            Some(r) => self.row(&r).i64("generation"),
+            Some(r) => self.row(&r).big("generation"),
             None => Ok(0),
         }
     }
