@@ -44,7 +44,7 @@ fn up_sql(backend: DbBackend) -> Result<Vec<String>, DbErr> {
     ];
     match backend {
         DbBackend::Postgres => sql.extend([
-            "CREATE FUNCTION prompter_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+            "CREATE OR REPLACE FUNCTION prompter_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
                  UPDATE cluster_generations SET generation = generation + 1 WHERE name = TG_ARGV[0];
                  RETURN NULL;

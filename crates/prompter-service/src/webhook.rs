@@ -231,15 +231,53 @@ pub async fn release_claims(store: &Store, instance_id: &str) {
     }
 }
 
-/// Spawns the dispatcher loop.
+/// Spawns the dispatcher loop: it claims due rows whenever fewer than
+/// [`CLAIM_BATCH`] deliveries are in flight, so one slow receiver call never
+/// holds back the rows behind it.
 pub fn spawn_dispatcher(store: Store, cfg: WebhookConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
+        let cfg = std::sync::Arc::new(cfg);
+        // Each delivery is its own task (a future left unpolled while this
+        // loop awaits a claim could hold SQLite's write gate: deadlock);
+        // dropping the set (the dispatcher aborted) aborts them.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut failing = false;
         loop {
-            let delivered = deliver_due(&store, &client, &cfg).await;
-            // A full batch suggests more is due: go again at once.
-            if delivered < CLAIM_BATCH as usize {
-                tokio::time::sleep(cfg.poll_every).await;
+            let room = CLAIM_BATCH as usize - in_flight.len();
+            let mut full = false;
+            if room > 0 {
+                match store
+                    .claim_outbox(&cfg.instance_id, Utc::now(), cfg.effective_lease(), room as u64)
+                    .await
+                {
+                    Ok(rows) => {
+                        failing = false;
+                        full = rows.len() == room;
+                        for row in rows {
+                            let (store, client, cfg) = (store.clone(), client.clone(), cfg.clone());
+                            in_flight.spawn(async move {
+                                deliver_one(&store, &client, &cfg, row).await
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "webhook outbox unreadable");
+                            failing = true;
+                        }
+                    }
+                }
+            }
+            if full {
+                // More may be due: claim again once a delivery finishes.
+                if in_flight.join_next().await.is_some() {
+                    continue;
+                }
+            }
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = tokio::time::sleep(cfg.poll_every) => {}
             }
         }
     })
