@@ -23,6 +23,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_init;
 mod m20260101_000002_drift_outbox_idempotency_keys;
+mod m20261201_000003_prompt_releases;
 mod m20261201_000004_api_key_name_expiry;
 mod m20261201_000006_cluster_coordination;
 pub mod types;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20260101_000001_init::Migration),
             Box::new(m20260101_000002_drift_outbox_idempotency_keys::Migration),
+            Box::new(m20261201_000003_prompt_releases::Migration),
             Box::new(m20261201_000004_api_key_name_expiry::Migration),
             Box::new(m20261201_000006_cluster_coordination::Migration),
         ]

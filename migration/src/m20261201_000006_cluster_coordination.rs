@@ -20,7 +20,8 @@ impl MigrationName for Migration {
 
 /// Columns whose change alters what a key grants (not `last_used_at`, which
 /// every lookup touches).
-const KEY_GRANT_COLUMNS: &str = "revoked_at, expires_at, role, org_id, workspace_id, key_hash, prefix";
+const KEY_GRANT_COLUMNS: &str =
+    "revoked_at, expires_at, role, org_id, workspace_id, key_hash, prefix";
 
 fn up_sql(backend: DbBackend) -> Result<Vec<String>, DbErr> {
     let t = ColumnTypes::for_backend(backend)?;

@@ -278,6 +278,10 @@ impl Application {
             metrics: handle.clone(),
             backend: store_backend.into(),
             providers: provider_statuses,
+            releases: crate::state::ReleaseConfig {
+                max_age_secs: args.prompt_max_age_secs,
+                protected_labels: args.protected_labels.clone(),
+            },
             fold_uuid_ids,
         });
         let auth = web::Data::new(AuthLayer {

@@ -61,8 +61,11 @@ pub struct EnsureVersionBody {
 /// `POST /{id}/run` body (V7).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RunBody {
-    /// The prompt, already rendered.
-    pub rendered_prompt: String,
+    /// The prompt, already rendered. When absent (V7 answered 422) and
+    /// `runtime_vars` is given, the server renders the template's
+    /// `{{placeholders}}` with `runtime_vars`.
+    #[serde(default)]
+    pub rendered_prompt: Option<String>,
     /// Brand the prompt is about.
     #[serde(default)]
     pub brand_name: Option<String>,
@@ -145,7 +148,16 @@ pub struct EnsuredVersion {
     pub captured_at: String,
 }
 
-/// run answer (V7).
+/// Token counts of a run (filled by a later change; null for now).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunUsage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+/// run answer (V7's fields, plus `output` and `usage`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunAnswer {
     /// Result id.
@@ -159,6 +171,10 @@ pub struct RunAnswer {
     /// When the result was stored.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The model's text (null for results stored before it was recorded).
+    pub output: Option<String>,
+    /// Token counts (null until they are recorded).
+    pub usage: Option<RunUsage>,
 }
 
 impl From<&ResultRecord> for RunAnswer {
@@ -169,6 +185,229 @@ impl From<&ResultRecord> for RunAnswer {
             provider_version_key: r.provider_version_key.clone(),
             system_fingerprint: r.system_fingerprint.clone(),
             created_at: ts(r.created_at),
+            output: r.output.clone(),
+            usage: None,
+        }
+    }
+}
+
+/// `POST /api/prompts/{name}/run` answer: V7's run answer plus the release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptRunAnswer {
+    /// V7's fields, `output` and `usage`.
+    #[serde(flatten)]
+    pub run: RunAnswer,
+    /// Revision that ran.
+    pub revision: Option<i64>,
+    /// Label it ran through (null when addressed by revision).
+    pub label: Option<String>,
+}
+
+impl From<&ResultRecord> for PromptRunAnswer {
+    fn from(r: &ResultRecord) -> Self {
+        PromptRunAnswer {
+            run: RunAnswer::from(r),
+            revision: r.release.revision,
+            label: r.release.label.clone(),
+        }
+    }
+}
+
+/// `POST /api/prompts/{name}/run` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PromptRunBody {
+    /// Values of the prompt's variables (strings, numbers, booleans).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, Value>,
+    /// Brand the prompt is about.
+    #[serde(default)]
+    pub brand_name: Option<String>,
+    /// Country of this run.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Analysis scope (default `brand`).
+    #[serde(default = "default_scope")]
+    #[schema(default = "brand")]
+    pub analysis_scope: String,
+    /// Grounding flag.
+    #[serde(default, deserialize_with = "lax_bool")]
+    pub use_grounding: bool,
+}
+
+/// Body of the render routes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RenderBody {
+    /// Values of the prompt's variables (strings, numbers, booleans).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, Value>,
+}
+
+/// A chat message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    /// `system` or `user`.
+    pub role: String,
+    /// Rendered text.
+    pub content: String,
+}
+
+/// A render answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenderAnswer {
+    /// The system message (absent when the instructions are empty), then the user message.
+    pub messages: Vec<Message>,
+    /// Variables the prompt uses.
+    pub variables: Vec<String>,
+    /// Given variables it does not use.
+    pub unused: Vec<String>,
+}
+
+impl From<prompter_domain::render::Rendered> for RenderAnswer {
+    fn from(r: prompter_domain::render::Rendered) -> Self {
+        let mut messages = Vec::new();
+        if !r.system.is_empty() {
+            messages.push(Message {
+                role: "system".into(),
+                content: r.system,
+            });
+        }
+        messages.push(Message {
+            role: "user".into(),
+            content: r.user,
+        });
+        RenderAnswer {
+            messages,
+            variables: r.variables,
+            unused: r.unused,
+        }
+    }
+}
+
+/// A prompt in `GET /api/prompts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptSummaryView {
+    /// Prompt name.
+    pub name: String,
+    /// Revisions created (deleted ones included).
+    pub revisions: i64,
+    /// Newest active revision (null when every revision is deleted).
+    pub latest_revision: Option<i64>,
+    /// Each label and the revision it points to.
+    #[schema(value_type = Object)]
+    pub labels: serde_json::Map<String, Value>,
+}
+
+impl From<prompter_storage::PromptSummary> for PromptSummaryView {
+    fn from(p: prompter_storage::PromptSummary) -> Self {
+        PromptSummaryView {
+            name: p.name,
+            revisions: p.revisions,
+            latest_revision: p.latest_revision,
+            labels: p
+                .labels
+                .into_iter()
+                .map(|(l, r)| (l, Value::from(r)))
+                .collect(),
+        }
+    }
+}
+
+/// A revision in `GET /api/prompts/{name}/revisions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    /// Revision number.
+    pub revision: i64,
+    /// Its template.
+    pub template_id: Uuid,
+    /// Its config hash.
+    pub config_hash: String,
+    /// Creation time.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Labels pointing to it.
+    pub labels: Vec<String>,
+}
+
+impl From<prompter_storage::RevisionSummary> for RevisionView {
+    fn from(r: prompter_storage::RevisionSummary) -> Self {
+        RevisionView {
+            revision: r.revision,
+            template_id: r.template_id,
+            config_hash: r.config_hash,
+            created_at: ts(r.created_at),
+            deleted: r.deleted,
+            labels: r.labels,
+        }
+    }
+}
+
+/// `GET /api/prompts/{name}`: the template plus its release facts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptView {
+    /// The template as `GET /api/prompt-templates/{id}` gives it.
+    #[serde(flatten)]
+    pub template: TemplateView,
+    /// Revision number.
+    pub revision: i64,
+    /// Labels pointing to this revision.
+    pub labels: Vec<String>,
+    /// Variables its texts use.
+    pub variables: Vec<String>,
+}
+
+/// `PUT /api/prompts/{name}/labels/{label}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LabelMoveBody {
+    /// Target revision.
+    #[schema(minimum = 1)]
+    pub revision: i64,
+    /// Compare-and-set: where the label must point now (0: it must not exist yet).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub expected_revision: Option<i64>,
+    /// Move even when the target needs new variables.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A done label move.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelMoveAnswer {
+    /// Label.
+    pub label: String,
+    /// Revision it points to now.
+    pub revision: i64,
+    /// Its template.
+    pub template_id: Uuid,
+    /// Revision before (null when the label is new).
+    pub previous_revision: Option<i64>,
+}
+
+/// One move (or removal: `revision` null) of a label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelEventView {
+    /// New revision (null: removed).
+    pub revision: Option<i64>,
+    /// Revision before (null: the label was new).
+    pub previous_revision: Option<i64>,
+    /// When.
+    #[schema(format = DateTime)]
+    pub moved_at: String,
+    /// API key prefix of the mover (null with auth off).
+    pub moved_by: Option<String>,
+}
+
+impl From<prompter_storage::LabelEvent> for LabelEventView {
+    fn from(e: prompter_storage::LabelEvent) -> Self {
+        LabelEventView {
+            revision: e.revision,
+            previous_revision: e.previous_revision,
+            moved_at: ts(e.moved_at),
+            moved_by: e.moved_by,
         }
     }
 }
@@ -321,6 +560,10 @@ pub struct ResultSummary {
     /// When it was stored.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Revision of the template that ran (null for runs before releases).
+    pub revision: Option<i64>,
+    /// Label the run went through (run by label).
+    pub label: Option<String>,
 }
 
 impl From<&ResultRecord> for ResultSummary {
@@ -339,6 +582,8 @@ impl From<&ResultHead> for ResultSummary {
             system_fingerprint: r.system_fingerprint.clone(),
             country: r.country.clone(),
             created_at: ts(r.created_at),
+            revision: r.release.revision,
+            label: r.release.label.clone(),
         }
     }
 }
@@ -355,6 +600,8 @@ pub struct ResultDetail {
     pub response: Value,
     /// Analysis config.
     pub analysis_config: Value,
+    /// The model's text.
+    pub output: Option<String>,
 }
 
 /// A drift event.

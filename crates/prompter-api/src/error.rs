@@ -90,6 +90,13 @@ error_codes! {
     RequestTimeout = 503, "REQUEST_TIMEOUT", "the request took longer than the server's request timeout.";
     ResultNotStored = 503, "RESULT_NOT_STORED", "the provider answered but the result could not be stored.";
     InternalError = 500, "INTERNAL_ERROR", "a bug; the body carries the request id.";
+    PromptNotFound = 404, "PROMPT_NOT_FOUND", "no template has this prompt name (or not in the caller's scope).";
+    LabelNotFound = 404, "LABEL_NOT_FOUND", "the prompt has no such label.";
+    RevisionNotFound = 404, "REVISION_NOT_FOUND", "the prompt has no such revision (or it is deleted, for a label move).";
+    LabelConflict = 409, "LABEL_CONFLICT", "the label does not point to `expected_revision`; `current_revision` says where it does.";
+    VariableContractChanged = 409, "VARIABLE_CONTRACT_CHANGED", "the target revision uses variables the label's current one does not (`added`); `force` moves anyway.";
+    LabelInUse = 409, "LABEL_IN_USE", "labels point to the template (`labels`); move or remove them first.";
+    MissingVariables = 422, "MISSING_VARIABLES", "variables the prompt uses were not given (`missing`).";
 }
 
 impl Code {
@@ -118,6 +125,31 @@ pub struct FieldError {
     pub msg: String,
     /// Machine type (domain error code or `missing`).
     pub kind: String,
+    /// Extra context (e.g. `line`/`column` of a JSON syntax error).
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    /// A problem at `loc`.
+    pub fn new(loc: Vec<Value>, kind: &str, msg: impl Into<String>) -> Self {
+        FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+            ctx: None,
+        }
+    }
+
+    /// `Field required: <field>` at `field`'s location.
+    pub fn missing(field: &str) -> Self {
+        FieldError::new(loc_of(field), "missing", format!("Field required: {field}"))
+    }
+}
+
+impl From<&DomainError> for FieldError {
+    fn from(e: &DomainError) -> Self {
+        FieldError::new(loc_of(e.field().unwrap_or("")), e.code(), e.to_string())
+    }
 }
 
 /// An error answer.
@@ -144,14 +176,31 @@ impl ApiError {
 
     /// A 422 naming one field.
     pub fn field(code: Code, loc: Vec<Value>, kind: &str, msg: impl Into<String>) -> Self {
-        let msg = msg.into();
-        let mut e = ApiError::new(code, msg.clone());
-        e.fields.push(FieldError {
-            loc,
-            msg,
-            kind: kind.to_owned(),
-        });
+        Self::fields(code, vec![FieldError::new(loc, kind, msg)])
+    }
+
+    /// A 422 naming every problem at once (FastAPI's list); the message
+    /// is the problem's, or says how many there are and lists them.
+    pub fn fields(code: Code, fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => one.msg.clone(),
+            many => format!(
+                "{} problems: {}",
+                many.len(),
+                many.iter()
+                    .map(|f| f.msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let mut e = ApiError::new(code, message);
+        e.fields = fields;
         e
+    }
+
+    /// Adds one more field problem.
+    pub fn push_field(&mut self, loc: Vec<Value>, kind: &str, msg: impl Into<String>) {
+        self.fields.push(FieldError::new(loc, kind, msg));
     }
 
     /// Adds a key to the `detail` object.
@@ -194,7 +243,13 @@ impl ResponseError for ApiError {
             let items: Vec<Value> = self
                 .fields
                 .iter()
-                .map(|f| json!({"type": f.kind, "loc": f.loc, "msg": f.msg}))
+                .map(|f| {
+                    let mut item = json!({"type": f.kind, "loc": f.loc, "msg": f.msg});
+                    if let Some(ctx) = &f.ctx {
+                        item["ctx"] = ctx.clone();
+                    }
+                    item
+                })
                 .collect();
             json!({ "detail": items, "code": self.code.as_str(), "message": self.message })
         };
@@ -367,6 +422,70 @@ impl From<ServiceError> for ApiError {
                     "the provider answered but the result could not be stored; it was not recorded",
                 )
                 .retry_after(Duration::from_secs(1))
+            }
+            ServiceError::PromptNotFound => ApiError::new(Code::PromptNotFound, "Prompt not found"),
+            ServiceError::LabelNotFound => ApiError::new(Code::LabelNotFound, "Label not found"),
+            ServiceError::RevisionNotFound => {
+                ApiError::new(Code::RevisionNotFound, "Revision not found")
+            }
+            ServiceError::InvalidLabel { label } => ApiError::field(
+                Code::ValidationFailed,
+                vec!["path".into(), "label".into()],
+                "invalid_label",
+                format!(
+                    "label {label:?} must match ^[a-z0-9][a-z0-9_.-]{{0,62}}$ and not be `latest`"
+                ),
+            ),
+            ServiceError::LabelConflict { current } => ApiError::new(
+                Code::LabelConflict,
+                match current {
+                    Some(c) => format!("the label points to revision {c}"),
+                    None => "the label does not exist".to_owned(),
+                },
+            )
+            .with("current_revision", current),
+            ServiceError::VariableContractChanged { added } => ApiError::new(
+                Code::VariableContractChanged,
+                format!(
+                    "the target revision needs variables the current one does not: {}; \
+                     send \"force\": true to move anyway",
+                    added.join(", ")
+                ),
+            )
+            .with("added", added),
+            ServiceError::LabelInUse { labels } => ApiError::new(
+                Code::LabelInUse,
+                format!(
+                    "labels point to this template: {}; move or remove them first",
+                    labels.join(", ")
+                ),
+            )
+            .with("labels", labels),
+            ServiceError::MissingVariables { missing } => ApiError::new(
+                Code::MissingVariables,
+                format!("missing variables: {}", missing.join(", ")),
+            )
+            .with("missing", missing),
+            ServiceError::InvalidVariables { names } => {
+                let mut err = ApiError::new(
+                    Code::ValidationFailed,
+                    "variables must be an object of strings, numbers or booleans",
+                );
+                if names.is_empty() {
+                    err.push_field(
+                        vec!["body".into(), "variables".into()],
+                        "invalid_type",
+                        "variables must be an object",
+                    );
+                }
+                for n in names {
+                    err.push_field(
+                        vec!["body".into(), "variables".into(), n.clone().into()],
+                        "invalid_type",
+                        format!("variable {n:?} must be a string, number or boolean"),
+                    );
+                }
+                err
             }
             ServiceError::Storage(s) => s.into(),
         }

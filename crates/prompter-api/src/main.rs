@@ -43,7 +43,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Hash) => match prompter_api::cli::hash::run() {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(stats) if stats.errors == 0 => ExitCode::SUCCESS,
+            Ok(stats) => {
+                eprintln!(
+                    "prompter hash: {} of {} line(s) failed (each has an \"error\" answer line)",
+                    stats.errors, stats.lines
+                );
+                ExitCode::FAILURE
+            }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("prompter hash: {e}");
@@ -106,8 +113,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         let app = match Application::build(args).await {
             Ok(app) => app,
             Err(e) => {
-                tracing::error!(error = %e, "prompter refused to start");
-                eprintln!("prompter: refusing to start: {e}");
+                // Once, through the log (which writes to stderr).
+                tracing::error!("refusing to start: {e}");
                 return ExitCode::FAILURE;
             }
         };

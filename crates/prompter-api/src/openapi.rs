@@ -199,6 +199,18 @@ pub struct ErrorDetail {
     pub limit_bytes: Option<u64>,
     /// `INTERNAL_ERROR`: the request id to quote.
     pub request_id: Option<String>,
+    /// `PROVIDER_NOT_CONFIGURED`: the environment variables that enable the provider.
+    pub env: Option<Vec<String>>,
+    /// `INVALID_QUERY`: every bad query parameter.
+    pub parameters: Option<Vec<String>>,
+    /// `LABEL_CONFLICT`: where the label points now (null: absent).
+    pub current_revision: Option<i64>,
+    /// `VARIABLE_CONTRACT_CHANGED`: the variables the target needs in addition.
+    pub added: Option<Vec<String>>,
+    /// `LABEL_IN_USE`: the labels pointing to the template.
+    pub labels: Option<Vec<String>>,
+    /// `MISSING_VARIABLES`: the variables not given.
+    pub missing: Option<Vec<String>>,
 }
 
 /// `{"detail": {"code", "message", …}}`: every error but validation errors.
@@ -228,6 +240,10 @@ pub struct ValidationIssue {
     pub loc: Vec<LocSegment>,
     /// Human-readable message.
     pub msg: String,
+    /// Context, when there is some: `line`, `column` and `offset` of a JSON
+    /// syntax error (`loc` is then `["body", <byte offset>]`, as FastAPI's).
+    #[schema(required = false, value_type = Object)]
+    pub ctx: Option<Value>,
 }
 
 /// Validation errors keep FastAPI's shape (`detail` is a list), with a top-level `code`.
@@ -275,6 +291,7 @@ const VALIDATION_SHAPED: [Code; 2] = [Code::ValidationFailed, Code::MalformedJso
         (name = "templates", description = "Template lifecycle and config diffs"),
         (name = "history", description = "Version and result history"),
         (name = "drift", description = "Provider version drift events"),
+        (name = "prompts", description = "Prompt releases: revisions, labels, fetch with ETag, render, run by label"),
         (name = "ops", description = "Health, readiness, version, metrics, this document"),
     )
 )]
@@ -482,6 +499,15 @@ mod tests {
             ("/readyz", "get"),
             ("/version", "get"),
             ("/openapi.json", "get"),
+            ("/api/prompt-templates/{id}/render", "post"),
+            ("/api/prompts", "get"),
+            ("/api/prompts/{name}", "get"),
+            ("/api/prompts/{name}/revisions", "get"),
+            ("/api/prompts/{name}/render", "post"),
+            ("/api/prompts/{name}/run", "post"),
+            ("/api/prompts/{name}/labels/{label}", "put"),
+            ("/api/prompts/{name}/labels/{label}", "delete"),
+            ("/api/prompts/{name}/labels/{label}/history", "get"),
         ] {
             let op = &paths[path][method];
             assert!(op.is_object(), "{method} {path} is documented");

@@ -26,6 +26,17 @@ pub struct AppState {
     /// databases adopted from V7's PostgreSQL, which matched them
     /// case-insensitively (`prompter_settings.uuid_ids_case_insensitive`).
     pub fold_uuid_ids: bool,
+    /// Release settings of the prompt routes.
+    pub releases: ReleaseConfig,
+}
+
+/// Settings of the prompt release routes.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseConfig {
+    /// `Cache-Control` max-age of a fetched prompt, seconds.
+    pub max_age_secs: u64,
+    /// Labels only an admin key may move or remove.
+    pub protected_labels: Vec<String>,
 }
 
 impl AppState {

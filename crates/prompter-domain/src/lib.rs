@@ -16,6 +16,8 @@
 //!   model).
 //! - [`provider`]: [`infer_provider`], [`resolve_provider`] and the
 //!   provider-version-key rules (contract §2).
+//! - [`render`]: `{{ name }}` placeholders: [`render::variables`] and
+//!   [`render::render`], exactly as the server renders prompts.
 //! - [`batch::hash_lines`]: JSON Lines in, canonical JSON and both hashes out
 //!   (`prompter hash`).
 //! - [`DomainError`]: every rejection, with a stable `code()` and `field()`.
@@ -55,6 +57,7 @@ pub mod ids;
 pub mod iso3166;
 pub mod json;
 pub mod provider;
+pub mod render;
 pub mod request;
 pub mod validate;
 

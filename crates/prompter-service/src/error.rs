@@ -81,6 +81,52 @@ pub enum ServiceError {
         #[source]
         source: StorageError,
     },
+    /// No template has this prompt name (or not in the caller's scope).
+    #[error("prompt not found")]
+    PromptNotFound,
+    /// The prompt has no such label.
+    #[error("label not found")]
+    LabelNotFound,
+    /// The prompt has no such revision (or it is deleted, for a label move).
+    #[error("revision not found")]
+    RevisionNotFound,
+    /// A label name that breaks `^[a-z0-9][a-z0-9_.-]{0,62}$`, or `latest`.
+    #[error("invalid label name {label:?}")]
+    InvalidLabel {
+        /// The name given.
+        label: String,
+    },
+    /// The label does not point where `expected_revision` said.
+    #[error("the label points to another revision")]
+    LabelConflict {
+        /// Where it points now (None: absent).
+        current: Option<i64>,
+    },
+    /// The target revision uses variables the current target does not.
+    #[error("the target revision needs new variables: {}", added.join(", "))]
+    VariableContractChanged {
+        /// The new variables.
+        added: Vec<String>,
+    },
+    /// Labels point to the template being deleted.
+    #[error("labels point to this template: {}", labels.join(", "))]
+    LabelInUse {
+        /// Those labels.
+        labels: Vec<String>,
+    },
+    /// Variables the prompt uses were not given.
+    #[error("missing variables: {}", missing.join(", "))]
+    MissingVariables {
+        /// Their names.
+        missing: Vec<String>,
+    },
+    /// Variables whose values are not strings, numbers or booleans (empty:
+    /// the variables are not an object).
+    #[error("variables must be an object of strings, numbers or booleans")]
+    InvalidVariables {
+        /// Their names.
+        names: Vec<String>,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -38,19 +38,30 @@ impl Prompter {
         Ok(self.inner.store.list_templates(scope, filter, page).await?)
     }
 
-    /// Soft-deletes an active template, freeing its config hash.
+    /// Soft-deletes an active template, freeing its config hash;
+    /// `LabelInUse` while labels point to it.
     pub async fn delete_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<()> {
+        let tpl = self.get_template(scope, id).await?;
+        let labels = self.inner.store.labels_of_template(id).await?;
+        if !labels.is_empty() {
+            return Err(ServiceError::LabelInUse { labels });
+        }
         self.inner
             .store
             .soft_delete_template(scope, id)
             .await
-            .map_err(template_missing)
+            .map_err(template_missing)?;
+        self.template_event("template.deleted", &tpl).await;
+        Ok(())
     }
 
     /// Restores a deleted template; `TemplateExists` names the active twin.
     pub async fn restore_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<TemplateRecord> {
         match self.inner.store.restore_template(scope, id).await {
-            Ok(t) => Ok(t),
+            Ok(t) => {
+                self.template_event("template.restored", &t).await;
+                Ok(t)
+            }
             Err(StorageError::Conflict {
                 existing_template_id,
             }) => {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod guard;
 mod history;
 pub mod metrics_catalog;
+pub mod prompts;
 mod runs;
 pub mod telemetry;
 mod templates;
@@ -22,6 +23,7 @@ pub mod webhook;
 pub use error::{ServiceError, ServiceResult};
 pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};
 pub use prompter_storage::Scope;
+pub use prompts::{LabelMoveRequest, LabelMoved, ResolvedPrompt, Selector};
 pub use runs::{IdempotencyKey, RunOutcome, RunRequest, IDEMPOTENCY_TTL};
 pub use versions::EnsureRequest;
 

@@ -5,9 +5,12 @@ use crate::metrics_catalog as m;
 use crate::telemetry;
 use crate::Prompter;
 use chrono::Utc;
+use prompter_domain::Json;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
 use prompter_providers::CompletionRequest;
-use prompter_storage::{Claim, NewResult, ResultRecord, Scope, TemplateRecord};
+use prompter_storage::{
+    Claim, NewResult, PromptKey, ResultRecord, RunRelease, Scope, TemplateRecord,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tracing::Instrument;
@@ -27,11 +30,17 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
-/// The run body (V7 fields).
-#[derive(Debug, Clone)]
+/// The run body (V7 fields, plus server-side rendering and the label).
+#[derive(Debug, Clone, Default)]
 pub struct RunRequest {
-    /// The prompt, already rendered by the caller.
-    pub rendered_prompt: String,
+    /// The prompt, already rendered by the caller; None: rendered here from
+    /// `render_vars` (system instructions too).
+    pub rendered_prompt: Option<String>,
+    /// Variables for server-side rendering (a JSON object), used when
+    /// `rendered_prompt` is None.
+    pub render_vars: Option<Json>,
+    /// The label the run was addressed through (run by label).
+    pub label: Option<String>,
     /// Brand the prompt is about.
     pub brand_name: Option<String>,
     /// Country this run is for.
@@ -68,6 +77,59 @@ impl Prompter {
         idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
         let tpl = self.active_template(scope, template_id, None, None).await?;
+        let claim_id = tpl.id;
+        self.run_resolved(scope, tpl, claim_id, req, idempotency)
+            .await
+    }
+
+    /// Runs the revision a selector means (rendered server-side from
+    /// `req.render_vars`). An idempotency key is scoped to the org,
+    /// workspace and key, not the template: a retry after the label moved
+    /// replays the stored result.
+    pub async fn run_prompt(
+        &self,
+        scope: &Scope,
+        key: &PromptKey,
+        sel: &crate::Selector,
+        mut req: RunRequest,
+        idempotency: Option<IdempotencyKey>,
+    ) -> ServiceResult<RunOutcome> {
+        let resolved = self.resolve_prompt(key, sel).await?;
+        let tpl = resolved.template;
+        if tpl.deleted_at.is_some() {
+            return Err(ServiceError::RevisionNotFound);
+        }
+        req.rendered_prompt = None;
+        req.label = sel.label().map(str::to_owned);
+        let (idempotency, claim_id) = match idempotency {
+            None => (None, tpl.id),
+            Some(k) => {
+                let scoped = IdempotencyKey {
+                    key: format!("prompt\u{1f}{}\u{1f}{}", key.workspace_id, k.key),
+                    request_hash: k.request_hash,
+                };
+                let claim_id = self
+                    .inner
+                    .store
+                    .idempotency_template(&key.org_id, &scoped.key)
+                    .await?
+                    .unwrap_or(tpl.id);
+                (Some(scoped), claim_id)
+            }
+        };
+        self.run_resolved(scope, tpl, claim_id, req, idempotency)
+            .await
+    }
+
+    /// Runs `tpl`, claiming an idempotency key under `claim_id`.
+    async fn run_resolved(
+        &self,
+        scope: &Scope,
+        tpl: TemplateRecord,
+        claim_id: Uuid,
+        req: RunRequest,
+        idempotency: Option<IdempotencyKey>,
+    ) -> ServiceResult<RunOutcome> {
         let Some(idem) = idempotency else {
             let new = self.produce(&tpl, req).await?;
             let result = self
@@ -87,7 +149,7 @@ impl Prompter {
                 .inner
                 .store
                 .claim_idempotency(
-                    tpl.id,
+                    claim_id,
                     &tpl.org_id,
                     &idem.key,
                     &idem.request_hash,
@@ -123,7 +185,7 @@ impl Prompter {
                 let _ = self
                     .inner
                     .store
-                    .release_idempotency(tpl.id, &idem.key)
+                    .release_idempotency(claim_id, &idem.key)
                     .await;
                 return Err(e);
             }
@@ -131,7 +193,7 @@ impl Prompter {
         let result = self
             .inner
             .store
-            .insert_result_idempotent(new, Some((tpl.id, &idem.key)))
+            .insert_result_idempotent(new, Some((claim_id, &idem.key)))
             .await
             .map_err(|source| ServiceError::ResultNotStored { source })?;
         Ok(RunOutcome {
@@ -142,6 +204,15 @@ impl Prompter {
 
     /// Calls the model and records the version; returns the result to store.
     async fn produce(&self, tpl: &TemplateRecord, req: RunRequest) -> ServiceResult<NewResult> {
+        let (system, user) = match &req.rendered_prompt {
+            Some(p) => (tpl.system_instructions.clone(), p.clone()),
+            None => {
+                let empty = Json::Object(Vec::new());
+                let vars = req.render_vars.as_ref().unwrap_or(&empty);
+                let r = crate::prompts::render_template(tpl, vars)?;
+                (r.system, r.user)
+            }
+        };
         let model = tpl.model_id.clone();
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
@@ -150,8 +221,8 @@ impl Prompter {
         let completion = client
             .complete(&CompletionRequest {
                 model_id: model.clone(),
-                system_instructions: tpl.system_instructions.clone(),
-                user_prompt: req.rendered_prompt.clone(),
+                system_instructions: system.clone(),
+                user_prompt: user.clone(),
                 inference_params: tpl.inference_params.clone(),
                 tools: tpl.tools_spec.clone(),
                 response_format: tpl.response_format.clone(),
@@ -211,8 +282,8 @@ impl Prompter {
             "model": model,
             "params": tpl.inference_params,
             "messages": [
-                {"role": "system", "content": tpl.system_instructions},
-                {"role": "user", "content": req.rendered_prompt},
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
             ],
             "countries": countries,
         });
@@ -233,6 +304,11 @@ impl Prompter {
             request,
             response: completion.raw_response,
             analysis_config,
+            release: RunRelease {
+                revision: Some(tpl.revision),
+                label: req.label.clone(),
+            },
+            output: Some(completion.content),
         })
     }
 }

@@ -69,7 +69,10 @@ impl Prompter {
             created_by: req.created_by.clone(),
         };
         match self.inner.store.insert_template(new).await {
-            Ok(rec) => Ok(rec),
+            Ok(rec) => {
+                self.template_event("template.created", &rec).await;
+                Ok(rec)
+            }
             Err(StorageError::Conflict {
                 existing_template_id,
             }) => Err(self

@@ -72,7 +72,7 @@ impl WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
+            .field("url", &prompter_storage::redact_url(&self.url))
             .field("secret", &"***")
             .field("lease", &self.lease)
             .field("instance_id", &self.instance_id)
@@ -206,7 +206,8 @@ async fn deliver_one(
     let failure = match res {
         Ok(r) if r.status().is_success() => None,
         Ok(r) => Some(format!("receiver answered {}", r.status())),
-        Err(e) => Some(format!("delivery failed: {e}")),
+        // Without the URL: it may hold credentials or a token.
+        Err(e) => Some(format!("delivery failed: {}", e.without_url())),
     };
     match failure {
         None => store.mark_outbox_delivered(row.id).await.is_ok(),
@@ -227,7 +228,9 @@ pub async fn release_claims(store: &Store, instance_id: &str) {
     match store.release_outbox_claims(instance_id).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(released = n, "webhook outbox claims released"),
-        Err(e) => tracing::warn!(error = %e, "webhook outbox claims not released; they expire with their lease"),
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook outbox claims not released; they expire with their lease")
+        }
     }
 }
 
@@ -248,7 +251,12 @@ pub fn spawn_dispatcher(store: Store, cfg: WebhookConfig) -> tokio::task::JoinHa
             let mut full = false;
             if room > 0 {
                 match store
-                    .claim_outbox(&cfg.instance_id, Utc::now(), cfg.effective_lease(), room as u64)
+                    .claim_outbox(
+                        &cfg.instance_id,
+                        Utc::now(),
+                        cfg.effective_lease(),
+                        room as u64,
+                    )
                     .await
                 {
                     Ok(rows) => {

@@ -85,12 +85,10 @@ async fn provider_calls_carry_gen_ai_attributes() {
             &Scope::Unrestricted,
             tpl.id,
             RunRequest {
-                rendered_prompt: "Hi Acme".into(),
-                brand_name: None,
-                country: None,
+                rendered_prompt: Some("Hi Acme".into()),
                 analysis_scope: "brand".into(),
                 runtime_vars: serde_json::json!({}),
-                use_grounding: false,
+                ..Default::default()
             },
             None,
         )

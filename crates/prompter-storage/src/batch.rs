@@ -20,11 +20,19 @@
 //! is told so; when a chunk fails (say a row names an unknown template),
 //! each row of that chunk is retried alone, so one bad row fails only its
 //! own caller.
+//!
+//! Templates are *numbered* (issue 14): each chunk is one transaction that
+//! inserts the rows, then takes a range of revision numbers per prompt from
+//! `prompt_revision_counters` (one multi-row upsert, prompts in key order so
+//! concurrent chunks lock counters in the same order) for the rows that were
+//! actually inserted, in id (= creation) order, and sets them. A row skipped
+//! by the unique index takes no number; numbers are gapless per prompt.
 
 use crate::error::DbFail;
+use crate::sql::WriteTx;
 use crate::Backend;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
-use std::collections::HashSet;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use uuid::Uuid;
@@ -45,7 +53,24 @@ pub struct InsertSpec {
     /// Appended to the statement: empty, or an `ON CONFLICT … DO NOTHING
     /// RETURNING id` clause (then [`InsertBatcher::insert`] reports skips).
     pub(crate) tail: &'static str,
+    /// Rows get revision numbers per prompt (templates; see the module doc).
+    pub(crate) numbered: bool,
 }
+
+/// The prompt a numbered row belongs to: (org, workspace, name).
+pub(crate) type PromptKey = (String, String, String);
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// False when the spec's `ON CONFLICT` skipped it.
+    pub(crate) inserted: bool,
+    /// Its revision (numbered specs only).
+    pub(crate) revision: Option<i64>,
+}
+
+/// Inserted ids → their revision (None unless numbered).
+type Returned = HashMap<Uuid, Option<i64>>;
 
 impl InsertSpec {
     fn returns_ids(&self) -> bool {
@@ -85,7 +110,7 @@ impl InsertSpec {
     }
 }
 
-type Reply = oneshot::Sender<Result<bool, DbFail>>;
+type Reply = oneshot::Sender<Result<Written, DbFail>>;
 
 struct Job {
     /// The row's id (its first value), matched against `RETURNING id`.
@@ -94,6 +119,8 @@ struct Job {
     /// this order, so two chunks in flight take row locks in the same order
     /// and cannot deadlock on PostgreSQL.
     key: String,
+    /// The prompt of a numbered row.
+    prompt: Option<PromptKey>,
     values: Vec<Value>,
     reply: Reply,
 }
@@ -140,20 +167,22 @@ impl InsertBatcher {
     }
 
     /// Inserts one row (`values` in the spec's column order, `id` first;
-    /// `key` its unique key, or empty) and waits for its commit.
-    /// `Ok(false)`: the spec's `ON CONFLICT` skipped it.
+    /// `key` its unique key, or empty; `prompt` for numbered specs) and
+    /// waits for its commit.
     pub(crate) async fn insert(
         &self,
         id: Uuid,
         key: String,
+        prompt: Option<PromptKey>,
         values: Vec<Value>,
-    ) -> Result<bool, DbFail> {
+    ) -> Result<Written, DbFail> {
         let (reply, done) = oneshot::channel();
         let gone = || DbFail::Orm(sea_orm::DbErr::Custom("insert writer stopped".into()));
         self.tx
             .send(Job {
                 id,
                 key,
+                prompt,
                 values,
                 reply,
             })
@@ -210,8 +239,9 @@ impl Writer {
     async fn write_chunk(&self, mut chunk: Vec<Job>) {
         if chunk.len() == 1 {
             let job = chunk.pop().expect("one job");
+            let rows = [(job.id, job.prompt.as_ref())];
             let res = self
-                .exec(1, job.values)
+                .exec(&rows, job.values)
                 .await
                 .map(|ids| self.written(&ids, job.id));
             let _ = job.reply.send(res);
@@ -221,7 +251,11 @@ impl Writer {
             .iter()
             .flat_map(|j| j.values.iter().cloned())
             .collect();
-        match self.exec(chunk.len(), values).await {
+        let rows: Vec<(Uuid, Option<&PromptKey>)> =
+            chunk.iter().map(|j| (j.id, j.prompt.as_ref())).collect();
+        let res = self.exec(&rows, values).await;
+        drop(rows);
+        match res {
             Ok(ids) => {
                 for job in chunk {
                     let _ = job.reply.send(Ok(self.written(&ids, job.id)));
@@ -230,8 +264,9 @@ impl Writer {
             Err(_) => {
                 // One row may be bad: give every row its own statement and answer.
                 for job in chunk {
+                    let rows = [(job.id, job.prompt.as_ref())];
                     let res = self
-                        .exec(1, job.values)
+                        .exec(&rows, job.values)
                         .await
                         .map(|ids| self.written(&ids, job.id));
                     let _ = job.reply.send(res);
@@ -240,27 +275,52 @@ impl Writer {
         }
     }
 
-    /// Whether the row `id` was written, given the ids the statement returned.
-    fn written(&self, returned: &HashSet<Uuid>, id: Uuid) -> bool {
-        !self.spec.returns_ids() || returned.contains(&id)
+    /// What happened to row `id`, given what the statement returned.
+    fn written(&self, returned: &Returned, id: Uuid) -> Written {
+        if !self.spec.returns_ids() {
+            return Written {
+                inserted: true,
+                revision: None,
+            };
+        }
+        match returned.get(&id) {
+            Some(revision) => Written {
+                inserted: true,
+                revision: *revision,
+            },
+            None => Written {
+                inserted: false,
+                revision: None,
+            },
+        }
     }
 
-    /// One `rows`-row statement; the ids it returned (empty without a tail).
-    async fn exec(&self, rows: usize, values: Vec<Value>) -> Result<HashSet<Uuid>, DbFail> {
+    /// One multi-row statement (numbered specs: one transaction); the ids it
+    /// inserted with their revisions (empty without a tail).
+    async fn exec(
+        &self,
+        rows: &[(Uuid, Option<&PromptKey>)],
+        values: Vec<Value>,
+    ) -> Result<Returned, DbFail> {
+        let stmt = self.insert_stmt(rows.len(), values);
+        if self.spec.numbered {
+            return self.exec_numbered(rows, stmt).await;
+        }
         let spec = self.spec;
-        debug_assert_eq!(values.len(), rows * spec.width());
-        let sql = spec.sql(rows);
-        let stmt = Statement::from_sql_and_values(self.backend.db(), sql, values);
         let _gate = match &self.gate {
             Some(g) => Some(g.lock().await),
             None => None,
         };
         if !spec.returns_ids() {
             self.db.execute(stmt).await?;
-            return Ok(HashSet::new());
+            return Ok(HashMap::new());
         }
         let rows = self.db.query_all(stmt).await?;
         drop(_gate);
+        Ok(self.ids(&rows)?.into_iter().map(|id| (id, None)).collect())
+    }
+
+    fn ids(&self, rows: &[sea_orm::QueryResult]) -> Result<HashSet<Uuid>, DbFail> {
         rows.iter()
             .map(|row| {
                 crate::sql::Row {
@@ -271,6 +331,123 @@ impl Writer {
                 .map_err(|e| DbFail::Orm(sea_orm::DbErr::Custom(e.to_string())))
             })
             .collect()
+    }
+
+    /// Opens a write transaction (SQLite: the gate, then `BEGIN IMMEDIATE`).
+    async fn begin(&self) -> Result<WriteTx, DbFail> {
+        match self.backend {
+            Backend::Postgres => Ok(WriteTx::Orm(self.db.begin().await?)),
+            Backend::Sqlite => {
+                let gate = match &self.gate {
+                    Some(g) => Some(g.clone().lock_owned().await),
+                    None => None,
+                };
+                let tx = self
+                    .db
+                    .get_sqlite_connection_pool()
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?;
+                Ok(WriteTx::Sqlite { tx, _gate: gate })
+            }
+        }
+    }
+
+    /// Inserts, then numbers the inserted rows per prompt, in one transaction.
+    async fn exec_numbered(
+        &self,
+        rows: &[(Uuid, Option<&PromptKey>)],
+        insert: Statement,
+    ) -> Result<Returned, DbFail> {
+        let mut tx = self.begin().await?;
+        let inserted = self.ids(&tx.query_all(insert).await?)?;
+        // Inserted rows per prompt, each in id (creation) order.
+        let mut by_prompt: BTreeMap<&PromptKey, Vec<Uuid>> = BTreeMap::new();
+        for (id, prompt) in rows {
+            if let (true, Some(p)) = (inserted.contains(id), prompt) {
+                by_prompt.entry(*p).or_default().push(*id);
+            }
+        }
+        let mut out: Returned = inserted.iter().map(|id| (*id, None)).collect();
+        if by_prompt.is_empty() {
+            tx.commit().await?;
+            return Ok(out);
+        }
+        let b = self.backend;
+        // 1. Take a range of numbers per prompt (prompts in key order).
+        let mut sql = String::from(
+            "INSERT INTO prompt_revision_counters (org_id, workspace_id, name, last_revision) VALUES ",
+        );
+        let mut values = Vec::with_capacity(by_prompt.len() * 4);
+        for (i, ((org, ws, name), ids)) in by_prompt.iter_mut().enumerate() {
+            ids.sort();
+            let p = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+            values.extend([
+                crate::sql::text(org),
+                crate::sql::text(ws),
+                crate::sql::text(name),
+                crate::sql::int(ids.len() as i64),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (org_id, workspace_id, name) DO UPDATE \
+             SET last_revision = prompt_revision_counters.last_revision + excluded.last_revision \
+             RETURNING org_id, workspace_id, name, last_revision",
+        );
+        let counters = tx
+            .query_all(Statement::from_sql_and_values(b.db(), sql, values))
+            .await?;
+        let mut assigned: Vec<(Uuid, i64)> = Vec::with_capacity(inserted.len());
+        for row in &counters {
+            let r = crate::sql::Row { row, backend: b };
+            let bad = |e: crate::StorageError| DbFail::Orm(sea_orm::DbErr::Custom(e.to_string()));
+            let key = (
+                r.text("org_id").map_err(bad)?,
+                r.text("workspace_id").map_err(bad)?,
+                r.text("name").map_err(bad)?,
+            );
+            let last = r.i64("last_revision").map_err(bad)?;
+            if let Some(ids) = by_prompt.get(&key) {
+                let first = last - ids.len() as i64 + 1;
+                for (k, id) in ids.iter().enumerate() {
+                    assigned.push((*id, first + k as i64));
+                }
+            }
+        }
+        // 2. Set them.
+        let mut sql = String::from("UPDATE prompt_templates SET revision = v.");
+        sql.push_str(match b {
+            Backend::Postgres => "rev FROM (VALUES ",
+            Backend::Sqlite => "column2 FROM (VALUES ",
+        });
+        let mut values = Vec::with_capacity(assigned.len() * 2);
+        for (i, (id, rev)) in assigned.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+            values.extend([b.uuid(*id), crate::sql::int(*rev)]);
+        }
+        sql.push_str(match b {
+            Backend::Postgres => ") AS v (id, rev) WHERE prompt_templates.id = v.id",
+            Backend::Sqlite => ") AS v WHERE prompt_templates.id = v.column1",
+        });
+        tx.execute(Statement::from_sql_and_values(b.db(), sql, values))
+            .await?;
+        tx.commit().await?;
+        for (id, rev) in assigned {
+            out.insert(id, Some(rev));
+        }
+        Ok(out)
+    }
+
+    /// `INSERT INTO … VALUES (…), … {tail}` for `rows` rows.
+    fn insert_stmt(&self, rows: usize, values: Vec<Value>) -> Statement {
+        debug_assert_eq!(values.len(), rows * self.spec.width());
+        Statement::from_sql_and_values(self.backend.db(), self.spec.sql(rows), values)
     }
 }
 

@@ -48,6 +48,9 @@ pub struct TemplateRecord {
     pub created_at: DateTime<Utc>,
     /// Soft-delete time; None while active.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Number within its prompt (org, workspace, name): 1, 2, 3… in
+    /// creation order, never reused.
+    pub revision: i64,
 }
 
 /// A template to insert: a [`TemplateRecord`] without id, created_at and deleted_at.
@@ -241,6 +244,19 @@ pub struct ResultRecord {
     pub analysis_config: Value,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// The release the run went through (revision, label).
+    pub release: RunRelease,
+    /// The model's text (null for runs stored before it was recorded).
+    pub output: Option<String>,
+}
+
+/// What a run records about the release it ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRelease {
+    /// Revision of the template within its prompt.
+    pub revision: Option<i64>,
+    /// Label the run was addressed through (run by label).
+    pub label: Option<String>,
 }
 
 /// A stored run without its payloads (request, response, analysis config):
@@ -265,6 +281,8 @@ pub struct ResultHead {
     pub country: Option<String>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// The release the run went through.
+    pub release: RunRelease,
 }
 
 impl ResultHead {
@@ -274,6 +292,7 @@ impl ResultHead {
         request: Value,
         response: Value,
         analysis_config: Value,
+        output: Option<String>,
     ) -> ResultRecord {
         ResultRecord {
             id: self.id,
@@ -288,6 +307,8 @@ impl ResultHead {
             response,
             analysis_config,
             created_at: self.created_at,
+            release: self.release,
+            output,
         }
     }
 }
@@ -304,6 +325,7 @@ impl From<&ResultRecord> for ResultHead {
             system_fingerprint: r.system_fingerprint.clone(),
             country: r.country.clone(),
             created_at: r.created_at,
+            release: r.release.clone(),
         }
     }
 }
@@ -331,6 +353,10 @@ pub struct NewResult {
     pub response: Value,
     /// Analysis config.
     pub analysis_config: Value,
+    /// The release the run went through.
+    pub release: RunRelease,
+    /// The model's text.
+    pub output: Option<String>,
 }
 
 /// Filter of result listings.

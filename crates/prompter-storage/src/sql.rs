@@ -74,6 +74,15 @@ pub(crate) fn text(s: &str) -> Value {
     Value::String(Some(Box::new(s.to_owned())))
 }
 
+/// An INTEGER column's value (revisions fit in 32 bits on both backends).
+pub(crate) fn int_opt(i: Option<i64>) -> Value {
+    Value::Int(i.map(|i| i32::try_from(i).unwrap_or(i32::MAX)))
+}
+
+pub(crate) fn int(i: i64) -> Value {
+    int_opt(Some(i))
+}
+
 pub(crate) fn text_opt(s: Option<&str>) -> Value {
     Value::String(s.map(|s| Box::new(s.to_owned())))
 }
@@ -120,6 +129,20 @@ impl Row<'_> {
         self.row
             .try_get::<i64>("", col)
             .map_err(|e| col_err(col, e))
+    }
+
+    pub(crate) fn i64_opt(&self, col: &str) -> Result<Option<i64>, StorageError> {
+        match self.backend {
+            Backend::Postgres => self
+                .row
+                .try_get::<Option<i32>>("", col)
+                .map(|v| v.map(i64::from))
+                .map_err(|e| col_err(col, e)),
+            Backend::Sqlite => self
+                .row
+                .try_get::<Option<i64>>("", col)
+                .map_err(|e| col_err(col, e)),
+        }
     }
 
     pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StorageError> {
@@ -231,6 +254,19 @@ impl WriteTx {
                     .fetch_optional(&mut **tx)
                     .await?;
                 Ok(row.map(QueryResult::from))
+            }
+        }
+    }
+
+    pub(crate) async fn query_all(&mut self, stmt: Statement) -> Result<Vec<QueryResult>, DbFail> {
+        match self {
+            WriteTx::Orm(tx) => Ok(tx.query_all(stmt).await?),
+            WriteTx::Sqlite { tx, .. } => {
+                let args = sqlite_args(stmt.values)?;
+                let rows = sqlx::query_with(&stmt.sql, args)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                Ok(rows.into_iter().map(QueryResult::from).collect())
             }
         }
     }

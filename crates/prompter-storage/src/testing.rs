@@ -242,14 +242,14 @@ mod tests {
     fn insert_specs_number_every_placeholder() {
         use super::{RESULT_INSERT, TEMPLATE_INSERT};
         assert_eq!(TEMPLATE_INSERT.width(), 19);
-        assert_eq!(RESULT_INSERT.width(), 12);
+        assert_eq!(RESULT_INSERT.width(), 15);
         let one = RESULT_INSERT.sql(1);
         assert!(
             one.starts_with("INSERT INTO prompt_results (id, org_id"),
             "{one}"
         );
         assert!(
-            one.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+            one.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
             "{one}"
         );
         let two = TEMPLATE_INSERT.sql(2);

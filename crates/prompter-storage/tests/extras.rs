@@ -413,7 +413,11 @@ async fn outbox_claims_have_one_holder_until_the_lease_ends(db: TestDb) {
     assert_eq!(a[0].event_id, ev);
     assert_eq!(a[0].claimed_by.as_deref(), Some("a"));
     // While the lease runs nobody else gets it, and it is not "due".
-    assert!(store.claim_outbox("b", now, lease, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_outbox("b", now, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.due_outbox(now, 10).await.unwrap().is_empty());
     // A failure reported by another instance does not touch a's claim.
     assert!(matches!(
@@ -433,8 +437,15 @@ async fn outbox_claims_have_one_holder_until_the_lease_ends(db: TestDb) {
         .await
         .unwrap();
     let got = store.get_outbox(row.id).await.unwrap();
-    assert_eq!((got.claimed_by, got.lease_until, got.attempts), (None, None, 1));
-    assert!(store.claim_outbox("c", after, lease, 10).await.unwrap().is_empty());
+    assert_eq!(
+        (got.claimed_by, got.lease_until, got.attempts),
+        (None, None, 1)
+    );
+    assert!(store
+        .claim_outbox("c", after, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let c = store.claim_outbox("c", retry_at, lease, 10).await.unwrap();
     assert_eq!(c.len(), 1);
     // A graceful stop gives the claim back at once.
@@ -445,7 +456,11 @@ async fn outbox_claims_have_one_holder_until_the_lease_ends(db: TestDb) {
     let done = store.get_outbox(row.id).await.unwrap();
     assert!(done.delivered_at.is_some() && done.claimed_by.is_none());
     let far = retry_at + chrono::Duration::days(1);
-    assert!(store.claim_outbox("e", far, lease, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_outbox("e", far, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.list_outbox(10).await.unwrap().len(), 1);
 }
 
@@ -477,7 +492,9 @@ async fn concurrent_outbox_claimers_never_share_a_row(db: TestDb) {
                 if got.is_empty() {
                     break;
                 }
-                assert!(got.iter().all(|r| r.claimed_by.as_deref() == Some(owner.as_str())));
+                assert!(got
+                    .iter()
+                    .all(|r| r.claimed_by.as_deref() == Some(owner.as_str())));
                 mine.extend(got.into_iter().map(|r| r.event_id));
             }
             mine
@@ -509,7 +526,10 @@ async fn api_key_changes_bump_the_generation(db: TestDb) {
     let g1 = store.generation(G).await.unwrap();
     assert!(g1 > g0, "a new key bumps the generation");
     // Using a key (last_used_at) is not a change of what it grants.
-    store.touch_api_key(rec.id, chrono::Utc::now()).await.unwrap();
+    store
+        .touch_api_key(rec.id, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(store.generation(G).await.unwrap(), g1);
     store.revoke_api_key("gen00001").await.unwrap();
     let g2 = store.generation(G).await.unwrap();

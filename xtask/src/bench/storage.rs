@@ -218,6 +218,8 @@ fn result(tpl: &prompter_storage::TemplateRecord) -> NewResult {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Acme is a company."}}],
             "usage": {"prompt_tokens": 20, "completion_tokens": 5}}),
         analysis_config: json!({"analysis_scope": "brand"}),
+        release: Default::default(),
+        output: Some("Acme is a company.".into()),
     }
 }
 
@@ -327,6 +329,9 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.response.to_string())
                 .bind(r.analysis_config.to_string())
                 .bind(sqlite_timestamp(created))
+                .bind(r.release.revision.map(|v| v as i32))
+                .bind(r.release.label)
+                .bind(r.output)
                 .execute(pool)
                 .await?;
         }
@@ -345,6 +350,9 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.response)
                 .bind(r.analysis_config)
                 .bind(created)
+                .bind(r.release.revision.map(|v| v as i32))
+                .bind(r.release.label)
+                .bind(r.output)
                 .execute(pool)
                 .await?;
         }

@@ -202,6 +202,7 @@ mod tests {
             created_by: None,
             created_at: Utc::now(),
             deleted_at: None,
+            revision: 1,
         };
         let line = export_line(&t);
         assert!(

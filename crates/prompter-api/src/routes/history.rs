@@ -18,7 +18,7 @@ use uuid::Uuid;
 /// `limit` (1..=1000, default 50) and `cursor` of a list call.
 /// (Inlined in each query struct: `serde(flatten)` breaks number parsing
 /// of url-encoded queries.)
-fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiError> {
+pub(crate) fn page(limit: Option<u64>, cursor: &Option<String>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(PageRequest::DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
         return Err(super::invalid_query(&[(
@@ -216,6 +216,7 @@ pub async fn result(
         request: r.request,
         response: r.response,
         analysis_config: r.analysis_config,
+        output: r.output,
     }))
 }
 

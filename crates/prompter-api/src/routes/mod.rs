@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod ops;
+pub mod prompts;
 pub mod table;
 pub mod v7;
 

@@ -6,7 +6,7 @@ use crate::caller::{Caller, Role};
 use crate::dto::{
     ts, CreatedTemplate, DuplicateCheck, EnsureVersionBody, EnsuredVersion, RunAnswer, RunBody,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, Code, FieldError};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use prompter_domain::TemplateRequest;
@@ -15,15 +15,19 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Reads a create-shaped body; with an API key, absent org/workspace default
-/// to the key's and others are refused.
+/// to the key's and others are refused. Every field of the wrong type and
+/// every missing required one (all four V7 fields for a create, the
+/// workspace for a duplicate check, and the org without a key) is reported
+/// in one 422.
 async fn template_request(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     caller: &Caller,
+    for_create: bool,
 ) -> Result<TemplateRequest, ApiError> {
     let json = read_json(req, payload, &state.body).await?;
-    let mut body = TemplateRequest::from_json(&json)?;
+    let (mut body, errors) = TemplateRequest::from_json_all(&json);
     body.org_id = state.fold_opt(body.org_id.take());
     body.workspace_id = state.fold_opt(body.workspace_id.take());
     if let Scope::Tenant {
@@ -35,6 +39,26 @@ async fn template_request(
         if let Some(ws) = workspace_id {
             body.workspace_id.get_or_insert_with(|| ws.clone());
         }
+    }
+    let mut problems: Vec<FieldError> = errors.iter().map(FieldError::from).collect();
+    if !errors.iter().any(|e| e.code() == "invalid_body") {
+        let wrong = |f: &str| errors.iter().any(|e| e.field() == Some(f));
+        let mut missing = body.missing_required();
+        if !for_create {
+            missing.retain(|f| *f == "workspace_id");
+        }
+        if body.org_id.is_none() {
+            missing.insert(0, "org_id");
+        }
+        problems.extend(
+            missing
+                .into_iter()
+                .filter(|f| !wrong(f))
+                .map(FieldError::missing),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields(Code::ValidationFailed, problems));
     }
     caller.check_body_scope(body.org_id.as_deref(), body.workspace_id.as_deref())?;
     Ok(body)
@@ -51,7 +75,7 @@ pub async fn create(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Write)?;
-    let body = template_request(&req, payload, &state, &caller).await?;
+    let body = template_request(&req, payload, &state, &caller, true).await?;
     let rec = state.prompter.create_template(body).await?;
     Ok(HttpResponse::Created().json(CreatedTemplate::from(&rec)))
 }
@@ -67,7 +91,7 @@ pub async fn check_duplicate(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let body = template_request(&req, payload, &state, &caller).await?;
+    let body = template_request(&req, payload, &state, &caller, false).await?;
     let twin = state.prompter.check_duplicate(body).await?;
     Ok(HttpResponse::Ok().json(DuplicateCheck {
         exact_match: twin.is_some(),
@@ -128,6 +152,29 @@ pub async fn run(
     let id = template_id(&path)?;
     let json = read_json(&req, payload, &state.body).await?;
     let body: RunBody = dto_from_json(&json)?;
+    // V7 answered 422 without `rendered_prompt`; with `runtime_vars` the
+    // server renders the template instead (a present one, even empty, is used as is).
+    if json.get("rendered_prompt").is_some() {
+        // Present (even null or empty): exactly V7's rules.
+        #[derive(serde::Deserialize)]
+        struct V7Prompt {
+            #[allow(dead_code)]
+            rendered_prompt: String,
+        }
+        let _: V7Prompt = dto_from_json(&json)?;
+    }
+    let render_vars = match (&body.rendered_prompt, json.get("runtime_vars")) {
+        (Some(_), _) => None,
+        (None, Some(vars)) => Some(vars.clone()),
+        (None, None) => {
+            return Err(ApiError::field(
+                crate::error::Code::ValidationFailed,
+                crate::error::loc_of("rendered_prompt"),
+                "missing",
+                "missing field `rendered_prompt`",
+            ))
+        }
+    };
     let idempotency = idempotency_key(&req, &json)?;
     let outcome = state
         .prompter
@@ -136,6 +183,8 @@ pub async fn run(
             id,
             RunRequest {
                 rendered_prompt: body.rendered_prompt,
+                render_vars,
+                label: None,
                 brand_name: body.brand_name,
                 country: body.country,
                 analysis_scope: body.analysis_scope,
@@ -154,7 +203,7 @@ pub async fn run(
 
 /// Reads the optional `Idempotency-Key` header; the body hash is over the
 /// parsed body with sorted keys, so formatting differences do not matter.
-fn idempotency_key(
+pub(crate) fn idempotency_key(
     req: &HttpRequest,
     body: &prompter_domain::Json,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -167,7 +216,7 @@ fn idempotency_key(
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::field(
-                crate::error::Code::ValidationFailed,
+                Code::ValidationFailed,
                 vec!["header".into(), "Idempotency-Key".into()],
                 "invalid_header",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",

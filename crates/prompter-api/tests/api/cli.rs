@@ -37,8 +37,10 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
         "\n",
         "not json\n"
     );
-    let (code, out, _) = run(&["hash"], input);
-    assert_eq!(code, 0);
+    let (code, out, err) = run(&["hash"], input);
+    // A failed line makes the exit code 1 (every line still gets its answer).
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1 of 2 line(s) failed"), "{err}");
     let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -54,6 +56,9 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
     );
     assert_eq!(lines[0]["blake3"].as_str().unwrap().len(), 64);
     assert!(lines[1]["error"]["code"].is_string());
+    let (code, out, _) = run(&["hash"], &format!("{}\n", input.lines().next().unwrap()));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
 }
 
 #[tokio::test]

@@ -56,7 +56,10 @@ async fn deliveries(r: &MockServer) -> BTreeMap<String, usize> {
 
 /// Creates `n` templates and settles a version for each under stub build
 /// `b1` (then stops that instance); returns their ids.
-async fn templates_seen_under_b1(db: &Arc<prompter_storage::testing::TestDb>, n: usize) -> Vec<String> {
+async fn templates_seen_under_b1(
+    db: &Arc<prompter_storage::testing::TestDb>,
+    n: usize,
+) -> Vec<String> {
     let v1 = spawn_on(db.clone(), |a| a.stub_build = Some("b1".into())).await;
     let mut ids = Vec::new();
     for _ in 0..n {
@@ -115,14 +118,20 @@ async fn three_instances_deliver_each_event_once() {
             assert_eq!(s, 200, "{v}");
         }
         let store = apps[0].prompter.store().clone();
-        wait_until("20 delivered outbox rows", Duration::from_secs(30), || async {
-            outbox_state(&store).await.1 == 20
-        })
+        wait_until(
+            "20 delivered outbox rows",
+            Duration::from_secs(30),
+            || async { outbox_state(&store).await.1 == 20 },
+        )
         .await;
         // Let any second delivery land before counting.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (events, delivered) = outbox_state(&store).await;
-        assert_eq!((events.len(), delivered), (20, 20), "{db:?}: 20 drift events");
+        assert_eq!(
+            (events.len(), delivered),
+            (20, 20),
+            "{db:?}: 20 drift events"
+        );
         let got = deliveries(&hook).await;
         let total: usize = got.values().sum();
         assert_eq!(total, 20, "{db:?}: one delivery per event, got {got:?}");
@@ -180,16 +189,20 @@ async fn start_process(db_url: &str, extra: &[&str]) -> Process {
     };
     let client = reqwest::Client::new();
     let ready = format!("{}/readyz", p.base);
-    wait_until("the child prompter to be ready", Duration::from_secs(30), || {
-        let (client, ready) = (client.clone(), ready.clone());
-        async move {
-            client
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
+    wait_until(
+        "the child prompter to be ready",
+        Duration::from_secs(30),
+        || {
+            let (client, ready) = (client.clone(), ready.clone());
+            async move {
+                client
+                    .get(&ready)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        },
+    )
     .await;
     p
 }
@@ -226,7 +239,10 @@ async fn an_instance_killed_while_holding_leases_loses_no_event() {
         let client = reqwest::Client::new();
         for id in &ids {
             let r = client
-                .post(format!("{}/api/prompt-templates/{id}/ensure-version", a.base))
+                .post(format!(
+                    "{}/api/prompt-templates/{id}/ensure-version",
+                    a.base
+                ))
                 .json(&json!({"workspace_id": "ws-1"}))
                 .send()
                 .await
@@ -237,12 +253,17 @@ async fn an_instance_killed_while_holding_leases_loses_no_event() {
         wait_until("A to claim all 8 rows", Duration::from_secs(20), || async {
             let rows = store.list_outbox(100).await.unwrap();
             if std::env::var_os("TEST_LOG").is_some() {
-                eprintln!("{:?}", rows.iter().map(|r| (&r.claimed_by, r.attempts)).collect::<Vec<_>>());
+                eprintln!(
+                    "{:?}",
+                    rows.iter()
+                        .map(|r| (&r.claimed_by, r.attempts))
+                        .collect::<Vec<_>>()
+                );
             }
             rows.len() == 8
-                && rows
-                    .iter()
-                    .all(|r| r.claimed_by.as_deref() == Some("instance-a") && r.delivered_at.is_none())
+                && rows.iter().all(|r| {
+                    r.claimed_by.as_deref() == Some("instance-a") && r.delivered_at.is_none()
+                })
         })
         .await;
         a.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
@@ -264,9 +285,11 @@ async fn an_instance_killed_while_holding_leases_loses_no_event() {
             a.instance_id = Some("instance-b".into());
         })
         .await;
-        wait_until("B to deliver all 8 rows", Duration::from_secs(30), || async {
-            outbox_state(&store).await.1 == 8
-        })
+        wait_until(
+            "B to deliver all 8 rows",
+            Duration::from_secs(30),
+            || async { outbox_state(&store).await.1 == 8 },
+        )
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = deliveries(&hook).await;
@@ -318,15 +341,27 @@ async fn a_key_revoked_by_the_cli_is_refused_by_every_instance_within_a_second()
             async move { send(rb).await.status }
         };
         // Accepted (and cached) by both.
-        wait_until("the new key to be accepted by both", Duration::from_secs(5), || async {
-            status(&apps[0]).await == 200 && status(&apps[1]).await == 200
-        })
+        wait_until(
+            "the new key to be accepted by both",
+            Duration::from_secs(5),
+            || async { status(&apps[0]).await == 200 && status(&apps[1]).await == 200 },
+        )
         .await;
         let out = Command::new(env!("CARGO_BIN_EXE_prompter"))
-            .args(["keys", "revoke", &generated.prefix, "--database-url", shared.url()])
+            .args([
+                "keys",
+                "revoke",
+                &generated.prefix,
+                "--database-url",
+                shared.url(),
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let revoked = Instant::now();
         let mut refused = [None, None];
         while refused.iter().any(Option::is_none) && revoked.elapsed() < Duration::from_secs(5) {
@@ -433,7 +468,10 @@ async fn one_rate_limit_per_key_across_three_instances() {
     );
     let m = apps[0].metrics().await;
     assert_eq!(metric_sum(&m, "prompter_rate_limit_cluster", &[]), 1.0);
-    assert_eq!(metric_sum(&m, "prompter_rate_limit_fallback_total", &[]), 0.0);
+    assert_eq!(
+        metric_sum(&m, "prompter_rate_limit_fallback_total", &[]),
+        0.0
+    );
     for app in apps.iter() {
         app.stop().await;
     }
@@ -463,7 +501,16 @@ async fn redis_down_falls_back_to_per_instance_buckets() {
         .unwrap()
         .port();
     let Ok(child) = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -11,5 +11,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod helpers;
+mod operator;
 mod probe_guard;
+mod releases;
 mod v7_routes;

@@ -19,6 +19,12 @@ pub struct Model {
     pub response: Option<Json>,
     pub analysis_config: Option<Json>,
     pub created_at: DateTimeUtc,
+    /// Revision of the template run (release runs and new runs).
+    pub revision: Option<i32>,
+    /// Label the run went through (run by label).
+    pub label: Option<String>,
+    /// The model's text.
+    pub output: Option<String>,
 }
 
 /// Relations.

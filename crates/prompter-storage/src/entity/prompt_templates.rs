@@ -29,6 +29,8 @@ pub struct Model {
     pub created_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Number within its prompt (org, workspace, name); see migration 000003.
+    pub revision: Option<i32>,
 }
 
 /// Relations.

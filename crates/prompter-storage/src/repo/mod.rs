@@ -5,11 +5,13 @@ mod drift;
 mod generations;
 mod idempotency;
 mod outbox;
+mod prompts;
 mod results;
 mod templates;
 mod versions;
 
 pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
+pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;
 pub use templates::TEMPLATE_INSERT;

@@ -4,8 +4,8 @@ use crate::batch::InsertSpec;
 use crate::entity::prompt_results::{Column as C, Entity as Results};
 use crate::sql::{self, Row};
 use crate::{
-    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, Scope, StorageError,
-    Store,
+    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, RunRelease, Scope,
+    StorageError, Store,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
@@ -19,8 +19,10 @@ const TABLE: &str = "prompt_results";
 pub static RESULT_INSERT: InsertSpec = InsertSpec {
     table: TABLE,
     columns: "id, org_id, workspace_id, template_id, version_id, provider_version_key, \
-        system_fingerprint, country, request, response, analysis_config, created_at",
+        system_fingerprint, country, request, response, analysis_config, created_at, revision, \
+        label, output",
     tail: "",
+    numbered: false,
 };
 
 /// [`RESULT_INSERT`] for one row.
@@ -31,11 +33,12 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
         r.json("request")?,
         r.json("response")?,
         r.json("analysis_config")?,
+        r.text_opt("output")?,
     ))
 }
 
 /// A listing's columns: every one but the JSON payloads.
-const HEAD_COLUMNS: [C; 9] = [
+const HEAD_COLUMNS: [C; 11] = [
     C::Id,
     C::OrgId,
     C::WorkspaceId,
@@ -45,6 +48,8 @@ const HEAD_COLUMNS: [C; 9] = [
     C::SystemFingerprint,
     C::Country,
     C::CreatedAt,
+    C::Revision,
+    C::Label,
 ];
 
 fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
@@ -58,6 +63,10 @@ fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
         system_fingerprint: r.text_opt("system_fingerprint")?,
         country: r.text_opt("country")?,
         created_at: r.ts("created_at")?,
+        release: RunRelease {
+            revision: r.i64_opt("revision")?,
+            label: r.text_opt("label")?,
+        },
     })
 }
 
@@ -78,6 +87,8 @@ impl Store {
             response: r.response,
             analysis_config: r.analysis_config,
             created_at: sql::now(),
+            release: r.release,
+            output: r.output,
         };
         let values = vec![
             b.uuid(rec.id),
@@ -92,6 +103,9 @@ impl Store {
             b.json(&rec.response),
             b.json(&rec.analysis_config),
             b.ts(rec.created_at),
+            sql::int_opt(rec.release.revision),
+            sql::text_opt(rec.release.label.as_deref()),
+            sql::text_opt(rec.output.as_deref()),
         ];
         (self.stmt(&INSERT_SQL, values), rec)
     }
@@ -105,7 +119,7 @@ impl Store {
         // rows queued meanwhile; this returns after its own commit (issue 9).
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
         self.results
-            .insert(rec.id, String::new(), values)
+            .insert(rec.id, String::new(), None, values)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
         metrics::counter!("prompter_prompt_results_insert_total").increment(1);

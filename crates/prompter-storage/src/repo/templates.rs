@@ -21,7 +21,7 @@ macro_rules! get_by_id_sql {
             "SELECT id, org_id, workspace_id, name, provider, system_instructions, \
              user_prompt_template, country_set, model_id, inference_params, tools_spec, \
              response_format, grounding_profile_id, grounding_snapshot_id, retrieval_params, \
-             config_hash, config_canonical_json, created_by, created_at, deleted_at \
+             config_hash, config_canonical_json, created_by, created_at, deleted_at, revision \
              FROM prompt_templates WHERE id = $1",
             $tail
         )
@@ -41,6 +41,7 @@ pub static TEMPLATE_INSERT: InsertSpec = InsertSpec {
         config_hash, config_canonical_json, created_by, created_at",
     tail: " ON CONFLICT (org_id, workspace_id, config_hash) WHERE deleted_at IS NULL \
         DO NOTHING RETURNING id",
+    numbered: true,
 };
 
 pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
@@ -65,6 +66,8 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
         created_by: r.text_opt("created_by")?,
         created_at: r.ts("created_at")?,
         deleted_at: r.ts_opt("deleted_at")?,
+        // NULL only inside the inserting transaction.
+        revision: r.i64_opt("revision")?.unwrap_or(0),
     })
 }
 
@@ -105,12 +108,13 @@ impl Store {
             "{}\u{1f}{}\u{1f}{}",
             t.org_id, t.workspace_id, t.config_hash
         );
-        let inserted = self
+        let prompt = (t.org_id.clone(), t.workspace_id.clone(), t.name.clone());
+        let written = self
             .templates
-            .insert(id, key, values)
+            .insert(id, key, Some(prompt), values)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
-        if !inserted {
+        if !written.inserted {
             count_unique_violation(TABLE);
             let twin = self
                 .find_active_by_hash(&t.org_id, &t.workspace_id, &t.config_hash)
@@ -140,6 +144,7 @@ impl Store {
             created_by: t.created_by,
             created_at,
             deleted_at: None,
+            revision: written.revision.unwrap_or(0),
         })
     }
 

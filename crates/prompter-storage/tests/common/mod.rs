@@ -96,5 +96,7 @@ pub fn new_result(
         request: json!({"model": t.model_id, "messages": [{"role": "user", "content": "hi"}]}),
         response: json!({"choices": [{"message": {"content": "hello"}}], "model": "gpt-4o-2024"}),
         analysis_config: json!({"analysis_scope": "brand"}),
+        release: Default::default(),
+        output: Some("hello".into()),
     }
 }

@@ -240,7 +240,10 @@ impl Seeder {
                             .push_bind($json(request.clone()))
                             .push_bind($json(response.clone()))
                             .push_bind($json(analysis.clone()))
-                            .push_bind($ts(seed_ts(k)));
+                            .push_bind($ts(seed_ts(k)))
+                            .push_bind(None::<i32>)
+                            .push_bind(None::<String>)
+                            .push_bind(Some("Acme is a company."));
                     });
                     qb
                 }};
