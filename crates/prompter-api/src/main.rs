@@ -1,6 +1,6 @@
 //! `prompter`: the Prompter server and its command-line tools.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use prompter_api::cli::migrate::MigrateArgs;
 use prompter_api::cli::transfer::{ExportArgs, ImportArgs};
 use prompter_api::{telemetry, Application, ServeArgs};
@@ -37,6 +37,11 @@ enum Command {
     Export(ExportArgs),
     /// Create templates from a JSON Lines file (content-addressed: repeats create nothing).
     Import(ImportArgs),
+    /// Print a shell completion script, e.g. `prompter completions bash > /etc/bash_completion.d/prompter`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +99,15 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "prompter",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
