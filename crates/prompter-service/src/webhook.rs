@@ -19,7 +19,6 @@
 //! refuse a captured delivery replayed later ([`verify_timestamped`]).
 
 use chrono::Utc;
-use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use prompter_storage::Store;
 use sha2::Sha256;
@@ -173,12 +172,18 @@ pub async fn deliver_due(store: &Store, client: &reqwest::Client, cfg: &WebhookC
             return 0;
         }
     };
-    futures::stream::iter(claimed)
-        .map(|row| deliver_one(store, client, cfg, row))
-        .buffer_unordered(CLAIM_BATCH as usize)
-        .filter(|ok| std::future::ready(*ok))
-        .count()
+    let cfg = std::sync::Arc::new(cfg.clone());
+    let mut deliveries = tokio::task::JoinSet::new();
+    for row in claimed {
+        let (store, client, cfg) = (store.clone(), client.clone(), cfg.clone());
+        deliveries.spawn(async move { deliver_one(&store, &client, &cfg, row).await });
+    }
+    deliveries
+        .join_all()
         .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count()
 }
 
 async fn deliver_one(
