@@ -103,7 +103,7 @@ pub struct ServeArgs {
     /// Apply pending migrations at start-up (always done for SQLite; PostgreSQL refuses to start on pending migrations without it).
     #[arg(long, env = "PROMPTER_MIGRATE")]
     pub migrate: bool,
-    /// Database pool size (default: 5 for SQLite, 20 for PostgreSQL).
+    /// Database pool size (default: 16; at most 4 on SQLite).
     #[arg(long, env = "PROMPTER_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
     /// HTTP worker threads (default: number of cores).

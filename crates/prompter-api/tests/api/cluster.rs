@@ -134,6 +134,7 @@ async fn three_instances_deliver_each_event_once() {
         );
         let got = deliveries(&hook).await;
         let total: usize = got.values().sum();
+        println!("{db:?}: 20 events, {total} deliveries by 3 instances");
         assert_eq!(total, 20, "{db:?}: one delivery per event, got {got:?}");
         assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), events);
         for app in &apps {
@@ -372,6 +373,7 @@ async fn a_key_revoked_by_the_cli_is_refused_by_every_instance_within_a_second()
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        println!("{db:?}: revoked key refused after {refused:?}");
         for (i, r) in refused.iter().enumerate() {
             let r = r.unwrap_or_else(|| panic!("{db:?}: instance {i} still accepts the key"));
             assert!(
@@ -472,6 +474,7 @@ async fn one_rate_limit_per_key_across_three_instances() {
         "{ok} accepted in {elapsed:.2} s, one bucket allows {allowed:.0}: {counts:?}, \
          {fallbacks} per-instance fallback decisions"
     );
+    println!("{what}");
     assert!(ok <= allowed + f64::from(burst) * (1.0 + extra), "{what}");
     assert!(ok >= allowed - f64::from(burst) - rate * 0.5, "{what}");
     assert!(
