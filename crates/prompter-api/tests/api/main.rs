@@ -6,6 +6,7 @@ mod adopt;
 mod auth;
 mod beyond_v7;
 mod cli;
+mod docs;
 mod errors;
 mod faults;
 mod fuzz;
