@@ -14,7 +14,7 @@
 
 use crate::TaskResult;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// `cargo xtask faults` arguments.
 #[derive(Debug, clap::Args)]
@@ -74,8 +74,7 @@ pub fn run(args: Args) -> TaskResult {
             "note: PROMPTER_TEST_POSTGRES_URL is not set: the PostgreSQL scenarios are skipped"
         );
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut child = crate::support::cargo()
         .args(["test", "-p", "prompter-api", "--test", "api", "--"])
         .arg(&args.filter)
         .args(["--ignored", "--nocapture", "--test-threads=1"])

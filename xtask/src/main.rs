@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 mod check_dashboards;
 mod client;
+mod dist;
 mod faults;
 mod fuzz_api;
 mod migrate;
@@ -27,6 +28,8 @@ enum Command {
     Bench(bench::Args),
     /// schemathesis against a live server: no 5xx, every status and body as documented.
     FuzzApi(fuzz_api::Args),
+    /// The Debian package (cargo-deb); `--smoke` installs, checks, runs and purges it.
+    Dist(dist::Args),
     /// Fault tests (Redis/PostgreSQL/provider outages, kill -9, SIGTERM) with their figures: sent / 5xx / lost.
     Faults(faults::Args),
     /// Check the dashboards and alert rules against a live server (see the module docs).
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::FuzzApi(args) => fuzz_api::run(args),
         Command::Faults(args) => faults::run(args),
+        Command::Dist(args) => dist::run(args),
         Command::CheckDashboards { args } => return check_dashboards::main(&args),
     };
     match result {

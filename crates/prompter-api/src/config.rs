@@ -1,6 +1,7 @@
 //! `prompter serve` settings: flags with `PROMPTER_*` environment twins.
 
 use clap::{Args, ValueEnum};
+use prompter_storage::redact_url;
 use std::net::SocketAddr;
 
 /// Which model clients the server uses.
@@ -174,21 +175,9 @@ impl ServeArgs {
             self.probe_ttl_secs,
             self.probe_disabled,
             self.stub_build.as_deref().unwrap_or("none"),
-            self.webhook_url.as_deref().unwrap_or("none"),
+            self.webhook_url.as_deref().map(redact_url).unwrap_or_else(|| "none".into()),
         )
     }
-}
-
-/// Hides the password in `scheme://user:password@host/…`.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.split_once('@') {
-            if let Some((user, _)) = creds.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-    }
-    url.to_owned()
 }
 
 #[cfg(test)]
@@ -196,12 +185,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+    fn the_start_up_summary_hides_every_url_secret() {
+        let mut a = ServeArgs::defaults();
+        a.database_url = Some("postgres://u:p@ss@db.internal/prompter".into());
+        a.redis_url = Some("redis://:r3d@is@cache:6379".into());
+        a.webhook_url = Some("https://bot:w@bhook@hooks.example/in?token=t0k".into());
+        let s = a.redacted_summary();
+        for secret in ["p@ss", "r3d@is", "w@bhook", "t0k"] {
+            assert!(!s.contains(secret), "{secret} leaks: {s}");
+        }
+        assert!(
+            s.contains("database=postgres://u:***@db.internal/prompter"),
+            "{s}"
         );
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert!(
+            s.contains("webhook=https://bot:***@hooks.example/in?token=***"),
+            "{s}"
+        );
     }
 
     #[test]

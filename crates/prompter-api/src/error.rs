@@ -125,6 +125,31 @@ pub struct FieldError {
     pub msg: String,
     /// Machine type (domain error code or `missing`).
     pub kind: String,
+    /// Extra context (e.g. `line`/`column` of a JSON syntax error).
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    /// A problem at `loc`.
+    pub fn new(loc: Vec<Value>, kind: &str, msg: impl Into<String>) -> Self {
+        FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+            ctx: None,
+        }
+    }
+
+    /// `Field required: <field>` at `field`'s location.
+    pub fn missing(field: &str) -> Self {
+        FieldError::new(loc_of(field), "missing", format!("Field required: {field}"))
+    }
+}
+
+impl From<&DomainError> for FieldError {
+    fn from(e: &DomainError) -> Self {
+        FieldError::new(loc_of(e.field().unwrap_or("")), e.code(), e.to_string())
+    }
 }
 
 /// An error answer.
@@ -151,23 +176,31 @@ impl ApiError {
 
     /// A 422 naming one field.
     pub fn field(code: Code, loc: Vec<Value>, kind: &str, msg: impl Into<String>) -> Self {
-        let msg = msg.into();
-        let mut e = ApiError::new(code, msg.clone());
-        e.fields.push(FieldError {
-            loc,
-            msg,
-            kind: kind.to_owned(),
-        });
+        Self::fields(code, vec![FieldError::new(loc, kind, msg)])
+    }
+
+    /// A 422 naming every problem at once (FastAPI's list); the message
+    /// is the problem's, or says how many there are and lists them.
+    pub fn fields(code: Code, fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => one.msg.clone(),
+            many => format!(
+                "{} problems: {}",
+                many.len(),
+                many.iter()
+                    .map(|f| f.msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
+        let mut e = ApiError::new(code, message);
+        e.fields = fields;
         e
     }
 
     /// Adds one more field problem.
     pub fn push_field(&mut self, loc: Vec<Value>, kind: &str, msg: impl Into<String>) {
-        self.fields.push(FieldError {
-            loc,
-            msg: msg.into(),
-            kind: kind.to_owned(),
-        });
+        self.fields.push(FieldError::new(loc, kind, msg));
     }
 
     /// Adds a key to the `detail` object.
@@ -210,7 +243,13 @@ impl ResponseError for ApiError {
             let items: Vec<Value> = self
                 .fields
                 .iter()
-                .map(|f| json!({"type": f.kind, "loc": f.loc, "msg": f.msg}))
+                .map(|f| {
+                    let mut item = json!({"type": f.kind, "loc": f.loc, "msg": f.msg});
+                    if let Some(ctx) = &f.ctx {
+                        item["ctx"] = ctx.clone();
+                    }
+                    item
+                })
                 .collect();
             json!({ "detail": items, "code": self.code.as_str(), "message": self.message })
         };

@@ -1,6 +1,6 @@
 //! `prompter`: the Prompter server and its command-line tools.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use prompter_api::cli::migrate::MigrateArgs;
 use prompter_api::cli::transfer::{ExportArgs, ImportArgs};
 use prompter_api::{telemetry, Application, ServeArgs};
@@ -37,13 +37,25 @@ enum Command {
     Export(ExportArgs),
     /// Create templates from a JSON Lines file (content-addressed: repeats create nothing).
     Import(ImportArgs),
+    /// Print a shell completion script, e.g. `prompter completions bash > /etc/bash_completion.d/prompter`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Hash) => match prompter_api::cli::hash::run() {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(stats) if stats.errors == 0 => ExitCode::SUCCESS,
+            Ok(stats) => {
+                eprintln!(
+                    "prompter hash: {} of {} line(s) failed (each has an \"error\" answer line)",
+                    stats.errors, stats.lines
+                );
+                ExitCode::FAILURE
+            }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("prompter hash: {e}");
@@ -87,6 +99,15 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "prompter",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -106,8 +127,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         let app = match Application::build(args).await {
             Ok(app) => app,
             Err(e) => {
-                tracing::error!(error = %e, "prompter refused to start");
-                eprintln!("prompter: refusing to start: {e}");
+                // Once, through the log (which writes to stderr).
+                tracing::error!("refusing to start: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -199,6 +199,10 @@ pub struct ErrorDetail {
     pub limit_bytes: Option<u64>,
     /// `INTERNAL_ERROR`: the request id to quote.
     pub request_id: Option<String>,
+    /// `PROVIDER_NOT_CONFIGURED`: the environment variables that enable the provider.
+    pub env: Option<Vec<String>>,
+    /// `INVALID_QUERY`: every bad query parameter.
+    pub parameters: Option<Vec<String>>,
     /// `LABEL_CONFLICT`: where the label points now (null: absent).
     pub current_revision: Option<i64>,
     /// `VARIABLE_CONTRACT_CHANGED`: the variables the target needs in addition.
@@ -236,6 +240,10 @@ pub struct ValidationIssue {
     pub loc: Vec<LocSegment>,
     /// Human-readable message.
     pub msg: String,
+    /// Context, when there is some: `line`, `column` and `offset` of a JSON
+    /// syntax error (`loc` is then `["body", <byte offset>]`, as FastAPI's).
+    #[schema(required = false, value_type = Object)]
+    pub ctx: Option<Value>,
 }
 
 /// Validation errors keep FastAPI's shape (`detail` is a list), with a top-level `code`.

@@ -34,9 +34,18 @@ pub fn install_metrics(service: &str, env: &str) -> PrometheusHandle {
         .clone()
 }
 
-/// Initialises logging once (`RUST_LOG` filters; default `info`).
+/// The log filter without `RUST_LOG`: `info`, except PostgreSQL notices
+/// (sqlx logs them at INFO; `CREATE TABLE IF NOT EXISTS seaql_migrations`
+/// raised "relation … already exists, skipping" on every start).
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
+fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
+}
+
+/// Initialises logging once (`RUST_LOG` filters; default [`DEFAULT_LOG_FILTER`]).
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = env_filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -108,7 +117,7 @@ mod otlp {
     use opentelemetry_sdk::Resource;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    use tracing_subscriber::{EnvFilter, Layer as _};
+    use tracing_subscriber::Layer as _;
 
     const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
@@ -154,7 +163,7 @@ mod otlp {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer_with_scope(scope));
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let filter = super::env_filter();
         let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
         let fmt = match format {
             LogFormat::Json => fmt

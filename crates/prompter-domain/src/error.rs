@@ -129,14 +129,6 @@ pub enum DomainError {
         /// The value given.
         value: String,
     },
-    /// A string that should be a UUID-based id is not a UUID.
-    #[error("invalid {kind} {value:?}: expected a UUID")]
-    InvalidId {
-        /// Which id (e.g. "template id").
-        kind: &'static str,
-        /// The value given.
-        value: String,
-    },
 }
 
 impl DomainError {
@@ -159,7 +151,6 @@ impl DomainError {
             Self::InvalidHashAlgorithm { .. } => "invalid_hash_algorithm",
             Self::InvalidValidationMode { .. } => "invalid_validation_mode",
             Self::InvalidConfigHash { .. } => "invalid_config_hash",
-            Self::InvalidId { .. } => "invalid_id",
         }
     }
 
@@ -182,8 +173,7 @@ impl DomainError {
             | Self::BodyTooLarge { .. }
             | Self::InvalidHashAlgorithm { .. }
             | Self::InvalidValidationMode { .. }
-            | Self::InvalidConfigHash { .. }
-            | Self::InvalidId { .. } => None,
+            | Self::InvalidConfigHash { .. } => None,
         }
     }
 

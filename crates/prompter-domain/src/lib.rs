@@ -5,8 +5,7 @@
 //!   spelling (`10**30` stays an exact integer, `1.0` stays a float), with
 //!   the [`Limits`] that protect the service.
 //! - [`TemplateRequest`] / [`TemplateConfig`]: the typed V7 create-template
-//!   body; typed ids ([`TemplateId`], [`VersionId`], [`ResultId`], [`OrgId`],
-//!   [`WorkspaceId`]).
+//!   body.
 //! - [`canonicalize`]: the canonical config JSON, byte-for-byte what V7
 //!   produced (contract §1), and [`ConfigHash`] over it with
 //!   [`HashAlgorithm::Blake3`] (default) or [`HashAlgorithm::Sha256`] (V7's
@@ -53,7 +52,6 @@ pub mod batch;
 pub mod canonical;
 pub mod error;
 pub mod hash;
-pub mod ids;
 pub mod iso3166;
 pub mod json;
 pub mod provider;
@@ -65,7 +63,6 @@ pub use batch::{hash_lines, HashStats};
 pub use canonical::{canonicalize, CanonicalConfig};
 pub use error::DomainError;
 pub use hash::{ConfigHash, HashAlgorithm};
-pub use ids::{OrgId, ResultId, TemplateId, VersionId, WorkspaceId};
 pub use json::{parse, Json, Limits};
 pub use provider::{
     hash8, infer_provider, resolve_provider, version_key_from_response, Provider, VersionKey,

@@ -93,6 +93,26 @@ impl TemplateRequest {
         Ok(req)
     }
 
+    /// Like [`Self::from_json`], but reads every field: each field of the
+    /// wrong type is left unset and reported, so a client sees all its
+    /// mistakes at once (as FastAPI's validation did). The error list is
+    /// empty when the body is fine; a body that is not an object is one error.
+    pub fn from_json_all(body: &Json) -> (Self, Vec<DomainError>) {
+        let Json::Object(members) = body else {
+            return (Self::default(), vec![DomainError::InvalidBody]);
+        };
+        let mut req = Self::default();
+        let mut errors = Vec::new();
+        for (key, value) in members {
+            if is_known(key) {
+                if let Err(e) = req.assign(key, value.clone()) {
+                    errors.push(e);
+                }
+            }
+        }
+        (req, errors)
+    }
+
     /// The V7-required fields (`workspace_id`, `name`,
     /// `user_prompt_template`, `model_id`) that are absent or null, so the
     /// API can answer 422. The canonical form treats them as `""`.
@@ -265,6 +285,24 @@ mod tests {
         let r = req(r#"{"workspace_id":"w","name":"","user_prompt_template":"","model_id":""}"#)
             .unwrap();
         assert!(r.missing_required().is_empty());
+    }
+
+    #[test]
+    fn from_json_all_reports_every_wrong_field() {
+        let body = crate::json::parse(
+            br#"{"name":1,"model_id":"m","country_set":["US",2],"tools_spec":"x","org_id":"o"}"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        let (req, errors) = TemplateRequest::from_json_all(&body);
+        let fields: Vec<&str> = errors.iter().filter_map(|e| e.field()).collect();
+        assert_eq!(fields, vec!["name", "country_set.1", "tools_spec"]);
+        assert_eq!(req.config.model_id.as_deref(), Some("m"));
+        assert_eq!(req.org_id.as_deref(), Some("o"));
+        assert_eq!(req.name, None);
+        let (_, errors) = TemplateRequest::from_json_all(&Json::Array(vec![]));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code(), "invalid_body");
     }
 
     #[test]

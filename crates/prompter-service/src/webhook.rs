@@ -45,7 +45,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
+            .field("url", &prompter_storage::redact_url(&self.url))
             .field("secret", &"***")
             .finish()
     }
@@ -156,7 +156,8 @@ pub async fn deliver_due(store: &Store, client: &reqwest::Client, cfg: &WebhookC
         let failure = match res {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => Some(format!("receiver answered {}", r.status())),
-            Err(e) => Some(format!("delivery failed: {e}")),
+            // Without the URL: it may hold credentials or a token.
+            Err(e) => Some(format!("delivery failed: {}", e.without_url())),
         };
         match failure {
             None => {

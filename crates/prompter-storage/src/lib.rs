@@ -109,28 +109,110 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://prompter.db?mode=rwc";
 /// Env var naming the database URL (`--database-url` default).
 pub const DATABASE_URL_ENV: &str = "PROMPTER_DATABASE_URL";
 
-/// `url` with any password replaced by `***`, for messages and logs.
+/// Query parameters whose values are secrets (matched case-insensitively,
+/// also as a suffix such as `access_token` or `x-api-key`).
+const SECRET_PARAMS: [&str; 7] = ["password", "passwd", "pwd", "token", "secret", "key", "sig"];
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.ends_with(s)) || name == "signature"
+}
+
+/// `url` with its secrets replaced by `***`, for messages and logs: the
+/// password of `scheme://user:password@host/…` (everything between the
+/// first `:` of the user info and its **last** `@`, so passwords holding
+/// `@`, `:` or `/` are hidden whole) and the values of query parameters
+/// named like secrets (`password`, `token`, `secret`, `*key`, `sig`, …).
+/// The one redaction function of the workspace: database, Redis and
+/// webhook URLs all go through it.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_owned(),
+    let (head, rest) = url.split_at(scheme_end + 3);
+    // The query starts at the first `?`; user info ends at the last `@` before it.
+    let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(query_at);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(head);
+    match before_query
+        .rfind('@')
+        .filter(|_| !before_query.starts_with('/'))
+    {
+        Some(at) => {
+            let userinfo = &before_query[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&before_query[at..]);
+        }
+        None => out.push_str(before_query),
     }
+    let Some(params) = query.strip_prefix('?') else {
+        out.push_str(query);
+        return out;
+    };
+    let (params, fragment) = params.split_at(params.find('#').unwrap_or(params.len()));
+    out.push('?');
+    let redacted: Vec<String> = params
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if is_secret_param(k) && !v.is_empty() => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    out.push_str(&redacted.join("&"));
+    out.push_str(fragment);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_with_separators_are_hidden_whole() {
+        for (url, want) in [
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:p@ss@h:5432/db?sslmode=require",
+                "postgres://u:***@h:5432/db?sslmode=require",
+            ),
+            ("postgres://u:a:b@c/d@h/db", "postgres://u:***@h/db"),
+            (
+                "redis://:s3cr@t@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+            (
+                "postgres://h/db?user=u&password=p@ss&sslmode=require",
+                "postgres://h/db?user=u&password=***&sslmode=require",
+            ),
+            (
+                "https://user:pw@hooks.example/in?token=abc&x=1#frag",
+                "https://user:***@hooks.example/in?token=***&x=1#frag",
+            ),
+            (
+                "https://hooks.example/in?api_key=abc&sig=zz",
+                "https://hooks.example/in?api_key=***&sig=***",
+            ),
+            (
+                "sqlite:///tmp/a@b:c/x.db?mode=rwc",
+                "sqlite:///tmp/a@b:c/x.db?mode=rwc",
+            ),
+        ] {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{url}");
+            for secret in ["p@ss", "a:b@c/d", "s3cr@t", "abc", "pw@"] {
+                if url.contains(secret) && !want.contains(secret) {
+                    assert!(!got.contains(secret), "{url} leaks {secret}: {got}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn redacts_passwords_only() {

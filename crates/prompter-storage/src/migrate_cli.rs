@@ -125,7 +125,8 @@ async fn run_on(
             }
             writeln!(out, "Would roll back: {}", applied.join(", ")).map_err(io)?;
             let dropped = trial_down(store, steps).await?;
-            report_drops(out, &dropped).map_err(io)?;
+            report_drops(out, &dropped.tables).map_err(io)?;
+            report_column_drops(out, &dropped.columns).map_err(io)?;
             confirm_or_refuse(confirm, "down", out)?;
             let rolled = store.migrate_down(steps).await?;
             for m in &rolled {
@@ -187,24 +188,63 @@ async fn table_counts(
     Ok(out)
 }
 
+/// What a rollback would drop: whole tables and, of the tables that stay,
+/// columns, each with the table's row count.
+#[derive(Debug, Default)]
+struct Drops {
+    tables: Vec<(String, u64)>,
+    columns: Vec<(String, u64)>,
+}
+
+/// `(table, column)` of every table in the current schema.
+async fn columns(
+    db: &impl sea_orm::ConnectionTrait,
+) -> Result<Vec<(String, String)>, StorageError> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema()"
+        }
+        _ => {
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+             JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
+        }
+    };
+    inspect::rows(db, sql, vec![])
+        .await?
+        .iter()
+        .map(|r| Ok((inspect::get(r, "t")?, inspect::get(r, "c")?)))
+        .collect()
+}
+
 /// Runs the rollback inside a transaction that is rolled back, to list the
-/// tables it would drop with their row counts.
-async fn trial_down(store: &Store, steps: u32) -> Result<Vec<(String, u64)>, StorageError> {
+/// tables and columns it would drop with their row counts.
+async fn trial_down(store: &Store, steps: u32) -> Result<Drops, StorageError> {
     let tx = store.connection().begin().await.map_err(inspect::db_err)?;
     let before = table_counts(&tx).await?;
+    let cols_before = columns(&tx).await?;
     let trial = async {
         Migrator::down(&tx, Some(steps))
             .await
             .map_err(inspect::db_err)?;
-        inspect::tables(&tx).await
+        Ok::<_, StorageError>((inspect::tables(&tx).await?, columns(&tx).await?))
     }
     .await;
     let _ = tx.rollback().await;
-    let after = trial?;
-    Ok(before
+    let (after, cols_after) = trial?;
+    let rows_of = |t: &str| before.iter().find(|(n, _)| n == t).map_or(0, |(_, n)| *n);
+    let mut drops = Drops::default();
+    for (t, c) in cols_before {
+        if after.contains(&t) && !cols_after.contains(&(t.clone(), c.clone())) {
+            drops.columns.push((format!("{t}.{c}"), rows_of(&t)));
+        }
+    }
+    drops.columns.sort();
+    drops.tables = before
         .into_iter()
         .filter(|(t, _)| !after.contains(t))
-        .collect())
+        .collect();
+    Ok(drops)
 }
 
 fn report_drops(out: &mut dyn Write, tables: &[(String, u64)]) -> std::io::Result<()> {
@@ -214,6 +254,17 @@ fn report_drops(out: &mut dyn Write, tables: &[(String, u64)]) -> std::io::Resul
     writeln!(out, "Tables that would be dropped (rows):")?;
     for (t, n) in tables {
         writeln!(out, "  {t} ({n})")?;
+    }
+    Ok(())
+}
+
+fn report_column_drops(out: &mut dyn Write, columns: &[(String, u64)]) -> std::io::Result<()> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Columns that would be dropped (rows of their table):")?;
+    for (c, n) in columns {
+        writeln!(out, "  {c} ({n})")?;
     }
     Ok(())
 }

@@ -38,8 +38,7 @@ pub fn run(args: Args) -> TaskResult {
 
 /// Runs the domain crate's criterion benchmarks.
 fn domain(extra: &[String]) -> TaskResult {
-    let mut cmd =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = crate::support::cargo();
     cmd.args([
         "bench",
         "-p",

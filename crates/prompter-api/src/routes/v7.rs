@@ -6,7 +6,7 @@ use crate::caller::{Caller, Role};
 use crate::dto::{
     ts, CreatedTemplate, DuplicateCheck, EnsureVersionBody, EnsuredVersion, RunAnswer, RunBody,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, Code, FieldError};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use prompter_domain::TemplateRequest;
@@ -15,15 +15,19 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Reads a create-shaped body; with an API key, absent org/workspace default
-/// to the key's and others are refused.
+/// to the key's and others are refused. Every field of the wrong type and
+/// every missing required one (all four V7 fields for a create, the
+/// workspace for a duplicate check, and the org without a key) is reported
+/// in one 422.
 async fn template_request(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     caller: &Caller,
+    for_create: bool,
 ) -> Result<TemplateRequest, ApiError> {
     let json = read_json(req, payload, &state.body).await?;
-    let mut body = TemplateRequest::from_json(&json)?;
+    let (mut body, errors) = TemplateRequest::from_json_all(&json);
     body.org_id = state.fold_opt(body.org_id.take());
     body.workspace_id = state.fold_opt(body.workspace_id.take());
     if let Scope::Tenant {
@@ -35,6 +39,26 @@ async fn template_request(
         if let Some(ws) = workspace_id {
             body.workspace_id.get_or_insert_with(|| ws.clone());
         }
+    }
+    let mut problems: Vec<FieldError> = errors.iter().map(FieldError::from).collect();
+    if !errors.iter().any(|e| e.code() == "invalid_body") {
+        let wrong = |f: &str| errors.iter().any(|e| e.field() == Some(f));
+        let mut missing = body.missing_required();
+        if !for_create {
+            missing.retain(|f| *f == "workspace_id");
+        }
+        if body.org_id.is_none() {
+            missing.insert(0, "org_id");
+        }
+        problems.extend(
+            missing
+                .into_iter()
+                .filter(|f| !wrong(f))
+                .map(FieldError::missing),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields(Code::ValidationFailed, problems));
     }
     caller.check_body_scope(body.org_id.as_deref(), body.workspace_id.as_deref())?;
     Ok(body)
@@ -51,7 +75,7 @@ pub async fn create(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Write)?;
-    let body = template_request(&req, payload, &state, &caller).await?;
+    let body = template_request(&req, payload, &state, &caller, true).await?;
     let rec = state.prompter.create_template(body).await?;
     Ok(HttpResponse::Created().json(CreatedTemplate::from(&rec)))
 }
@@ -67,7 +91,7 @@ pub async fn check_duplicate(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let body = template_request(&req, payload, &state, &caller).await?;
+    let body = template_request(&req, payload, &state, &caller, false).await?;
     let twin = state.prompter.check_duplicate(body).await?;
     Ok(HttpResponse::Ok().json(DuplicateCheck {
         exact_match: twin.is_some(),
@@ -192,7 +216,7 @@ pub(crate) fn idempotency_key(
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::field(
-                crate::error::Code::ValidationFailed,
+                Code::ValidationFailed,
                 vec!["header".into(), "Idempotency-Key".into()],
                 "invalid_header",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",

@@ -703,6 +703,8 @@ async fn the_binary_refuses_a_public_bind_with_auth_off() {
         stderr.contains("refusing to start") && stderr.contains("--auth off"),
         "{stderr}"
     );
+    // Printed once (not once by the log and again by the binary).
+    assert_eq!(stderr.matches("--auth off").count(), 1, "{stderr}");
 }
 
 #[tokio::test]

@@ -37,8 +37,10 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
         "\n",
         "not json\n"
     );
-    let (code, out, _) = run(&["hash"], input);
-    assert_eq!(code, 0);
+    let (code, out, err) = run(&["hash"], input);
+    // A failed line makes the exit code 1 (every line still gets its answer).
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1 of 2 line(s) failed"), "{err}");
     let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -54,6 +56,9 @@ fn hash_prints_v7_canonical_json_and_both_hashes() {
     );
     assert_eq!(lines[0]["blake3"].as_str().unwrap().len(), 64);
     assert!(lines[1]["error"]["code"].is_string());
+    let (code, out, _) = run(&["hash"], &format!("{}\n", input.lines().next().unwrap()));
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
 }
 
 #[tokio::test]
@@ -181,4 +186,59 @@ async fn import_into_postgres_analyzes_the_template_table() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("created 3 /"), "{out}");
     assert_eq!(target.pg_reltuples("prompt_templates").await, 3.0);
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let (code, bash, err) = run(&["completions", "bash"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(bash.contains("_prompter()"), "{bash}");
+    for sub in [
+        "serve",
+        "hash",
+        "migrate",
+        "keys",
+        "export",
+        "import",
+        "completions",
+    ] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    let (code, zsh, _) = run(&["completions", "zsh"], "");
+    assert_eq!(code, 0);
+    assert!(zsh.starts_with("#compdef prompter"), "{zsh}");
+    let (code, fish, _) = run(&["completions", "fish"], "");
+    assert_eq!(code, 0);
+    assert!(fish.contains("complete -c prompter"), "{fish}");
+    let (code, _, err) = run(&["completions", "tcsh"], "");
+    assert_eq!(code, 2, "an unknown shell is a usage error");
+    assert!(err.contains("bash"), "the error lists the shells: {err}");
+}
+
+/// The commit of the checkout being tested, when it is one.
+fn git_head() -> Option<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[tokio::test]
+async fn version_shows_the_git_commit_of_the_checkout() {
+    let app = spawn(Db::Sqlite).await;
+    let (status, v) = app.get("/version").await;
+    assert_eq!(status, 200);
+    match git_head() {
+        // Built from this checkout by the build script: its HEAD.
+        Some(head) if std::env::var_os("PROMPTER_GIT_SHA").is_none() => {
+            assert_eq!(v["git_sha"], head.as_str(), "{v}")
+        }
+        // A tarball build (or a packager's PROMPTER_GIT_SHA): not a guess.
+        _ => assert!(v["git_sha"].is_string(), "{v}"),
+    }
+    app.stop().await;
 }

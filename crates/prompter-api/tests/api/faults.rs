@@ -12,6 +12,7 @@
 //! `redis-server` on a free port, and PostgreSQL sessions are terminated only
 //! in the database the test created.
 
+use crate::harness::{wait_for, PrivateRedis, ServerProcess};
 use crate::helpers::*;
 use prompter_api::{Application, ServeArgs};
 use prompter_providers::{HttpConfig, OpenAiClient, ProviderRegistry};
@@ -19,7 +20,7 @@ use prompter_storage::testing::TestDb;
 use prompter_storage::{Scope, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -141,72 +142,28 @@ fn report(scenario: &str, db: Db, t: &Tally, lost: usize, extra: &str) {
     );
 }
 
-// ---------------------------------------------------------- private Redis
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn private_redis(port: u16) -> Option<Child> {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| eprintln!("redis-server not available ({e}): Redis fault test skipped"))
-        .ok()
-}
-
-async fn wait_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
-}
+// ---------------------------------------------------------- Redis gauge
 
 async fn redis_up(app: &TestApp) -> f64 {
     metric_sum(&app.metrics().await, "prompter_redis_up", &[])
 }
 
 async fn wait_gauge(app: &TestApp, want: f64, within: Duration) -> Duration {
-    let started = Instant::now();
-    while redis_up(app).await != want {
-        assert!(
-            started.elapsed() < within,
-            "prompter_redis_up never became {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    started.elapsed()
+    wait_for(&format!("prompter_redis_up == {want}"), within, || async {
+        redis_up(app).await == want
+    })
+    .await
 }
 
 #[tokio::test]
 #[ignore = "fault test: run by `cargo xtask faults`"]
 async fn fault_redis_stopped_under_load() {
     for db in backends() {
-        let port = free_port();
-        let Some(mut redis) = private_redis(port) else {
+        let Some(mut redis) = PrivateRedis::start().await else {
             return;
         };
-        wait_port(port).await;
         let app = spawn_with(db, |a| {
-            a.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+            a.redis_url = Some(redis.url());
             a.stub_latency_ms = 5;
         })
         .await;
@@ -283,12 +240,10 @@ async fn fault_redis_stopped_under_load() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        redis.kill().unwrap();
-        redis.wait().unwrap();
+        redis.stop();
         let down_after = wait_gauge(&app, 0.0, Duration::from_secs(5)).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let mut redis = private_redis(port).expect("restart redis");
-        wait_port(port).await;
+        redis.restart().await;
         let up_after = wait_gauge(&app, 1.0, Duration::from_secs(5)).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         stop.store(true, Ordering::Relaxed);
@@ -315,8 +270,7 @@ async fn fault_redis_stopped_under_load() {
         assert!(t.result_ids.len() > 20, "{db:?}: the load did run");
 
         app.stop().await;
-        let _ = redis.kill();
-        let _ = redis.wait();
+        drop(redis);
     }
 }
 
@@ -651,72 +605,6 @@ async fn fault_provider_errors_timeouts_and_429() {
 
 // ------------------------------------------------- real server processes
 
-/// A `prompter serve` child process (killed on drop).
-struct Server {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(db_url: &str, extra: &[&str]) -> Server {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_prompter"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                db_url,
-                "--migrate",
-                "--workers",
-                "2",
-            ])
-            .args(extra)
-            .env_remove("PROMPTER_AUTH")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn prompter");
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        };
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await {
-                if r.status().is_success() {
-                    return server;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "prompter did not become ready: {}",
-                std::fs::read_to_string(&server.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
 async fn create_via(client: &reqwest::Client, base: &str) -> String {
     let r = client
         .post(format!("{base}/api/prompt-templates"))
@@ -742,7 +630,7 @@ async fn fault_kill_9_during_run_load_loses_no_acknowledged_result() {
     };
     for db in dbs {
         let tdb = fresh_db(db).await;
-        let mut server = Server::start(tdb.url(), &["--stub-latency-ms", "10"]).await;
+        let mut server = ServerProcess::start(tdb.url(), &["--stub-latency-ms", "10"]).await;
         let client = reqwest::Client::new();
         let tpl = create_via(&client, &server.base).await;
         let tally: Shared = Arc::default();
@@ -783,7 +671,7 @@ async fn fault_kill_9_during_run_load_loses_no_acknowledged_result() {
         let t = std::mem::take(&mut *tally.lock().unwrap());
         let lost = lost_results(&store, &t.result_ids).await;
         // The server comes back on the same database.
-        let again = Server::start(tdb.url(), &[]).await;
+        let again = ServerProcess::start(tdb.url(), &[]).await;
         let r = client
             .post(format!("{}/api/prompt-templates/{tpl}/run", again.base))
             .json(&json!({"rendered_prompt": "after restart"}))
@@ -818,7 +706,7 @@ async fn fault_kill_9_during_run_load_loses_no_acknowledged_result() {
 async fn fault_sigterm_during_load_completes_in_flight_requests() {
     for db in backends() {
         let tdb = fresh_db(db).await;
-        let mut server = Server::start(
+        let mut server = ServerProcess::start(
             tdb.url(),
             &["--stub-latency-ms", "1500", "--shutdown-timeout-secs", "20"],
         )

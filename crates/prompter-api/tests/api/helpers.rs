@@ -1,4 +1,6 @@
-//! `spawn_app` and friends.
+//! `spawn_app` and friends: the in-process server on a fresh database, and
+//! every answer checked against the OpenAPI document. Processes beside it
+//! (private Redis, `prompter` children, waits) are in `crate::harness`.
 
 use prompter_api::{Application, ServeArgs};
 use prompter_providers::StubProvider;
@@ -111,6 +113,7 @@ pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
 
 /// Spawns a server on an existing test database (several servers may share one).
 pub async fn spawn_on(db: Arc<TestDb>, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    crate::harness::init_test_log();
     let mut args = ServeArgs::defaults();
     args.bind = "127.0.0.1:0".parse().unwrap();
     args.database_url = Some(db.url().to_owned());

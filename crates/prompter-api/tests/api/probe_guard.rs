@@ -1,9 +1,9 @@
 //! The probe guard really gates: one probe per template/provider/model and
 //! window, within a process, across processes sharing Redis, and without Redis.
 
+use crate::harness::{wait_for, PrivateRedis};
 use crate::helpers::*;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 async fn burst(app: &TestApp, id: &str, n: usize) -> Vec<(u16, serde_json::Value)> {
@@ -84,62 +84,18 @@ fn redis_up(app: &TestApp) -> bool {
     app.prompter.redis().is_some_and(|r| r.is_up())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A private redis-server on a free port (never the shared one).
-fn private_redis(port: u16) -> Option<Child> {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| eprintln!("redis-server not available ({e}): Redis outage test skipped"))
-        .ok()
-}
-
-async fn wait_for_redis(port: u16) {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("private redis-server did not start on {port}");
-}
-
 #[tokio::test]
 async fn redis_outage_causes_no_5xx_and_recovers() {
-    let port = free_port();
-    let Some(mut redis) = private_redis(port) else {
+    let Some(mut redis) = PrivateRedis::start().await else {
         return;
     };
-    wait_for_redis(port).await;
-    let app = spawn_with(Db::Sqlite, |a| {
-        a.redis_url = Some(format!("redis://127.0.0.1:{port}"))
-    })
-    .await;
+    let app = spawn_with(Db::Sqlite, |a| a.redis_url = Some(redis.url())).await;
     let id = app.create(&template_body("gpt-4o")).await;
     let answers = burst(&app, &id, 5).await;
     assert!(answers.iter().all(|(s, _)| *s == 200));
     assert!(redis_up(&app));
 
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.stop();
     // Under the outage: a new template probes once (in-process rule), no 5xx.
     let id2 = app.create(&template_body("gemini-1.5-pro")).await;
     let answers = burst(&app, &id2, 20).await;
@@ -157,20 +113,14 @@ async fn redis_outage_causes_no_5xx_and_recovers() {
     assert_eq!(s, 503, "readiness reports the configured Redis down");
 
     // Redis returns: reported up again without a restart.
-    let mut redis = private_redis(port).expect("restart redis");
-    wait_for_redis(port).await;
-    let mut up = false;
-    for _ in 0..50 {
-        up = redis_up(&app);
-        if up {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "Redis reported up again");
+    redis.restart().await;
+    wait_for(
+        "Redis reported up again",
+        Duration::from_secs(5),
+        || async { redis_up(&app) },
+    )
+    .await;
     app.stop().await;
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 #[tokio::test]
