@@ -22,8 +22,14 @@ fn main() {
     if std::env::var_os("PROMPTER_GIT_SHA").is_some() {
         return; // given by the packager; `option_env!` reads it as is
     }
-    let Some(sha) = git(&["rev-parse", "HEAD"]) else {
+    // A checkout of this repository: this file is tracked. (A tarball
+    // unpacked inside some other repository is not, and must not take
+    // that repository's commit.)
+    if git(&["ls-files", "--error-unmatch", "build.rs"]).is_none() {
         return; // not a checkout (e.g. a tarball): "unknown"
+    }
+    let Some(sha) = git(&["rev-parse", "HEAD"]) else {
+        return;
     };
     // Rebuild when HEAD moves: HEAD itself, the branch it names, packed refs.
     for path in [

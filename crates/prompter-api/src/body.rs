@@ -173,16 +173,24 @@ pub fn dto_from_json<T: DeserializeOwned>(json: &Json) -> Result<T, ApiError> {
             "Input should be a valid dictionary or object",
         ));
     }
-    let mut value = value;
+    // The usual case: the body is fine, read it without a copy.
+    let first = match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let mut value = json.to_serde();
     let mut problems: Vec<FieldError> = Vec::new();
-    // Each round reports one problem and takes it out of the way: a field
-    // of the wrong type is removed, a missing one gets a stand-in, until
-    // serde accepts the body; so every problem is reported at once.
+    // Each round reports one problem and steps past it (a stand-in value at
+    // its place), until serde accepts the body: every problem is reported
+    // at once.
+    let mut next = Some(first);
     for _ in 0..MAX_REPORTED {
-        let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(v) if problems.is_empty() => return Ok(v),
-            Ok(_) => break,
-            Err(e) => e,
+        let e = match next.take() {
+            Some(e) => e,
+            None => match serde_path_to_error::deserialize::<_, T>(&value) {
+                Ok(_) => break,
+                Err(e) => e,
+            },
         };
         let path = dotted(e.path());
         let inner = e.into_inner().to_string();

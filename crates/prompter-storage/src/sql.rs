@@ -124,6 +124,13 @@ impl Row<'_> {
         }
     }
 
+    /// A `BIGINT` (PostgreSQL) / `INTEGER` (SQLite) column.
+    pub(crate) fn big(&self, col: &str) -> Result<i64, StorageError> {
+        self.row
+            .try_get::<i64>("", col)
+            .map_err(|e| col_err(col, e))
+    }
+
     pub(crate) fn i64_opt(&self, col: &str) -> Result<Option<i64>, StorageError> {
         match self.backend {
             Backend::Postgres => self

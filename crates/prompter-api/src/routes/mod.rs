@@ -38,9 +38,14 @@ pub(crate) fn invalid_query(problems: &[(String, String)]) -> ApiError {
 /// names every bad parameter (each is reported, then left out so the next
 /// one shows).
 pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
+    let raw = req.query_string().as_bytes();
+    // The usual case: a good query string, read once.
+    if let Ok(v) = T::deserialize(serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+        raw,
+    ))) {
+        return Ok(v);
+    }
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw).into_owned().collect();
     let mut problems: Vec<(String, String)> = Vec::new();
     for _ in 0..=pairs.len() {
         let encoded = form_urlencoded::Serializer::new(String::new())

@@ -7,6 +7,7 @@ mod adopt;
 mod auth;
 mod beyond_v7;
 mod cli;
+mod cluster;
 mod docs;
 mod errors;
 mod faults;

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod drift;
+mod generations;
 mod idempotency;
 mod outbox;
 mod prompts;
@@ -9,6 +10,7 @@ mod results;
 mod templates;
 mod versions;
 
+pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;
