@@ -455,22 +455,28 @@ async fn one_rate_limit_per_key_across_three_instances() {
         "{counts:?}"
     );
     assert!(limited > 0, "the limit was reached: {counts:?}");
+    // A Redis call slower than its timeout (a loaded machine) makes that
+    // instance decide alone until its pinger sees Redis again (≤ 1 s): by
+    // design, at most one more burst per instance. The in-process servers
+    // share one metrics recorder, so the count is the sum over the three.
+    let fallbacks = metric_sum(
+        &apps[0].metrics().await,
+        "prompter_rate_limit_fallback_total",
+        &[],
+    );
+    let extra = if fallbacks > 0.0 { 3.0 } else { 0.0 };
     // One bucket: the burst plus the rate over the window, ± one burst.
     // (Three per-instance buckets would allow about three times as much.)
     let allowed = f64::from(burst) + rate * elapsed;
-    assert!(
-        ok <= allowed + f64::from(burst),
-        "{ok} accepted in {elapsed:.2} s, one bucket allows {allowed:.0}: {counts:?}"
+    let what = format!(
+        "{ok} accepted in {elapsed:.2} s, one bucket allows {allowed:.0}: {counts:?}, \
+         {fallbacks} per-instance fallback decisions"
     );
+    assert!(ok <= allowed + f64::from(burst) * (1.0 + extra), "{what}");
+    assert!(ok >= allowed - f64::from(burst) - rate * 0.5, "{what}");
     assert!(
-        ok >= allowed - f64::from(burst) - rate * 0.5,
-        "{ok} accepted in {elapsed:.2} s, one bucket allows {allowed:.0}: {counts:?}"
-    );
-    let m = apps[0].metrics().await;
-    assert_eq!(metric_sum(&m, "prompter_rate_limit_cluster", &[]), 1.0);
-    assert_eq!(
-        metric_sum(&m, "prompter_rate_limit_fallback_total", &[]),
-        0.0
+        fallbacks < (ok + limited as f64) / 4.0,
+        "Redis answered most decisions: {what}"
     );
     for app in apps.iter() {
         app.stop().await;
@@ -564,8 +570,9 @@ async fn redis_down_falls_back_to_per_instance_buckets() {
         statuses.push(get().await.status);
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429], "local bucket of 3");
+    // (The in-process servers of this test binary share one metrics
+    // recorder: the counter only grows, the gauge may be set by another test.)
     let m = app.metrics().await;
-    assert_eq!(metric_sum(&m, "prompter_rate_limit_cluster", &[]), 0.0);
     assert!(metric_sum(&m, "prompter_rate_limit_fallback_total", &[]) >= 5.0);
     app.stop().await;
 }
