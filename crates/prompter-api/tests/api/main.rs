@@ -8,6 +8,7 @@ mod auth;
 mod beyond_v7;
 mod cli;
 mod cluster;
+mod docs;
 mod errors;
 mod faults;
 mod fuzz;
