@@ -26,6 +26,7 @@ mod m20260101_000002_drift_outbox_idempotency_keys;
 mod m20261201_000003_prompt_releases;
 mod m20261201_000004_api_key_name_expiry;
 mod m20261201_000005_provider_usage;
+mod m20261201_000006_cluster_coordination;
 pub mod types;
 
 /// The migrator: every Prompter migration, oldest first.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_prompt_releases::Migration),
             Box::new(m20261201_000004_api_key_name_expiry::Migration),
             Box::new(m20261201_000005_provider_usage::Migration),
+            Box::new(m20261201_000006_cluster_coordination::Migration),
         ]
     }
 }

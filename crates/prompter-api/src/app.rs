@@ -61,6 +61,7 @@ pub struct Application {
     prompter: Prompter,
     stub: Option<Arc<StubProvider>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    instance_id: String,
 }
 
 impl std::fmt::Debug for Application {
@@ -319,6 +320,7 @@ impl Application {
                 ..args.security.field_limits()
             },
         };
+        let instance_id = args.instance_id();
         let webhook = args
             .webhook_url
             .clone()
@@ -327,7 +329,9 @@ impl Application {
                 url,
                 secret: args.webhook_secret.clone(),
                 poll_every: Duration::from_millis(args.webhook_poll_ms.max(10)),
-                timeout: Duration::from_secs(10),
+                timeout: Duration::from_millis(args.webhook_timeout_ms.max(1)),
+                lease: Duration::from_millis(args.webhook_lease_ms),
+                instance_id: instance_id.clone(),
             });
         let prompter = Prompter::new(store.clone(), registry, redis.clone(), cfg);
         let state = web::Data::new(AppState {
@@ -350,9 +354,10 @@ impl Application {
                 )
             }),
             metrics_auth: args.security.metrics_auth,
-            limiter: RateLimiter::new(args.security.rate_limit()),
+            limiter: RateLimiter::clustered(args.security.rate_limit(), redis.clone()),
             limit_anonymous: args.security.rate_limit_anonymous,
         });
+        let watched = auth.clone();
         let timeout = web::Data::new(RequestTimeout(args.security.request_timeout()));
         let max_body = args.max_body_bytes;
         let access_log = args.access_log;
@@ -381,8 +386,13 @@ impl Application {
         // Background work starts only once the server exists.
         let mut background = Vec::new();
         if let Some(w) = webhook {
-            background.push(webhook::spawn_dispatcher(store, w));
+            background.push(webhook::spawn_dispatcher(store.clone(), w));
         }
+        background.extend(crate::generation_watch::spawn(
+            watched,
+            store,
+            Duration::from_millis(args.cluster_poll_ms.max(10)),
+        ));
         if let Some(r) = &redis {
             background.push(r.spawn_pinger(Duration::from_secs(1)));
         }
@@ -394,6 +404,7 @@ impl Application {
         }));
         tracing::info!(
             port,
+            instance_id = %instance_id,
             auth = if auth_required { "required" } else { "off" },
             config = %args.redacted_summary(),
             "prompter listening"
@@ -404,6 +415,7 @@ impl Application {
             prompter,
             stub,
             background,
+            instance_id,
         })
     }
 
@@ -427,13 +439,21 @@ impl Application {
         self.server.handle()
     }
 
+    /// This instance's id (webhook outbox claims, logs).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
     /// Serves until SIGTERM/SIGINT (or a handle's stop), finishing in-flight
-    /// requests, then closes the pools.
+    /// requests, then stops the background tasks, gives back this instance's
+    /// outbox claims (others need not wait for the leases) and closes the
+    /// pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let res = self.server.await;
         for task in self.background {
             task.abort();
         }
+        webhook::release_claims(self.prompter.store(), &self.instance_id).await;
         self.prompter.store().close().await;
         tracing::info!("prompter stopped");
         res

@@ -27,10 +27,14 @@
 //! then check the role (403) and run every query in the caller's scope, so
 //! another tenant's rows are 404.
 //!
-//! Lookups are cached per prefix for `--auth-cache-ttl-ms` (default 5 s):
-//! a key created or revoked while the server runs is honoured within that
-//! time, on every instance, without a restart. Unknown prefixes are cached
-//! too (negative entries), and the cache is bounded.
+//! Lookups are cached per prefix for `--auth-cache-ttl-ms` (default 5 s).
+//! Every instance also polls the database's `api_keys` generation (bumped by
+//! a trigger on any key change, `prompter keys revoke` included) every
+//! `--cluster-poll-ms` and drops the whole cache when it moved
+//! (`generation_watch`), so a key created or revoked anywhere is honoured
+//! everywhere within about that period; the TTL stays the fallback when the
+//! poll fails. Unknown prefixes are cached too (negative entries), and the
+//! cache is bounded.
 //!
 //! The key itself never reaches a log line, an error message or a metric
 //! label; only its public prefix does.
@@ -50,6 +54,7 @@ use prompter_storage::{ApiKeyRecord, NewApiKey, StorageError, Store};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -186,6 +191,9 @@ pub struct KeyResolver {
     store: Store,
     ttl: Duration,
     cache: Mutex<HashMap<String, CacheEntry>>,
+    /// Bumped by [`KeyResolver::clear`]: a lookup that read the database
+    /// before a clear does not cache its (maybe stale) answer.
+    epoch: AtomicU64,
 }
 
 /// The 401 message without a key: how to send one and how one is made.
@@ -204,6 +212,7 @@ impl KeyResolver {
             store,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -215,8 +224,11 @@ impl KeyResolver {
             .map(|e| e.record.clone())
     }
 
-    fn remember(&self, prefix: &str, record: Option<Arc<ApiKeyRecord>>, now: Instant) {
+    fn remember(&self, prefix: &str, record: Option<Arc<ApiKeyRecord>>, now: Instant, epoch: u64) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
         if cache.len() >= CACHE_CAP && !cache.contains_key(prefix) {
             let ttl = self.ttl;
             cache.retain(|_, e| now.saturating_duration_since(e.fetched) < ttl);
@@ -238,12 +250,13 @@ impl KeyResolver {
         if let Some(hit) = self.cached(prefix, now) {
             return Ok(hit);
         }
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let record = self
             .store
             .find_api_key_by_prefix(prefix)
             .await?
             .map(Arc::new);
-        self.remember(prefix, record.clone(), now);
+        self.remember(prefix, record.clone(), now, epoch);
         if let Some(rec) = record.as_ref().filter(|r| r.revoked_at.is_none()) {
             // Best effort, at most once per cache period per key.
             let store = self.store.clone();
@@ -307,9 +320,12 @@ impl KeyResolver {
         }
     }
 
-    /// Forgets every cached lookup.
+    /// Forgets every cached lookup (and keeps lookups already in flight
+    /// from caching what they read).
     pub fn clear(&self) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
     }
 }
 
@@ -403,7 +419,7 @@ pub async fn authenticate(
                 .peer_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_else(|| "unknown".into());
-            if let Err(wait) = layer.limiter.check(&format!("anon:{ip}")) {
+            if let Err(wait) = layer.limiter.check(&format!("anon:{ip}")).await {
                 return Ok(reject(req, rate_limited(wait)));
             }
         }
@@ -429,7 +445,7 @@ pub async fn authenticate(
         }
     }
     let bucket = caller.key_prefix.clone().unwrap_or_default();
-    if let Err(wait) = layer.limiter.check(&bucket) {
+    if let Err(wait) = layer.limiter.check(&bucket).await {
         return Ok(reject(req, rate_limited(wait)));
     }
     req.extensions_mut().insert(caller);

@@ -103,7 +103,7 @@ pub struct ServeArgs {
     /// Apply pending migrations at start-up (always done for SQLite; PostgreSQL refuses to start on pending migrations without it).
     #[arg(long, env = "PROMPTER_MIGRATE")]
     pub migrate: bool,
-    /// Database pool size (default: 5 for SQLite, 20 for PostgreSQL).
+    /// Database pool size (default: 16; at most 4 on SQLite).
     #[arg(long, env = "PROMPTER_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
     /// HTTP worker threads (default: number of cores).
@@ -123,6 +123,22 @@ pub struct ServeArgs {
     /// How often the webhook outbox is polled, milliseconds.
     #[arg(long, env = "PROMPTER_WEBHOOK_POLL_MS", default_value_t = 500)]
     pub webhook_poll_ms: u64,
+    /// Timeout of one webhook delivery, milliseconds.
+    #[arg(long, env = "PROMPTER_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// How long an instance's claim on an outbox row holds, milliseconds;
+    /// after it, another instance delivers the row (at least the delivery
+    /// timeout plus one second is used).
+    #[arg(long, env = "PROMPTER_WEBHOOK_LEASE_MS", default_value_t = 30_000)]
+    pub webhook_lease_ms: u64,
+    /// This instance's name in outbox claims and logs (default: host name
+    /// plus a random suffix, new at every start).
+    #[arg(long, env = "PROMPTER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// How often the database's change generations are polled to drop
+    /// caches (API keys) changed by another process, milliseconds.
+    #[arg(long, env = "PROMPTER_CLUSTER_POLL_MS", default_value_t = 250)]
+    pub cluster_poll_ms: u64,
     /// `Cache-Control: private, max-age=N` of `GET /api/prompts/{name}`
     /// (clients revalidate with `If-None-Match` after that).
     #[arg(long, env = "PROMPTER_PROMPT_MAX_AGE_SECS", default_value_t = 5)]
@@ -184,6 +200,21 @@ impl ServeArgs {
             args: ServeArgs,
         }
         Wrapper::parse_from(["prompter"]).args
+    }
+
+    /// The instance id in effect: `--instance-id`, or the host name plus
+    /// eight random hex digits.
+    pub fn instance_id(&self) -> String {
+        if let Some(id) = self.instance_id.as_deref().filter(|s| !s.trim().is_empty()) {
+            return id.trim().to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "prompter".to_owned());
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}-{}", &suffix[..8])
     }
 
     /// The database URL in effect.

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod generation_watch;
 pub mod middleware;
 pub mod openapi;
 pub mod provider_status;

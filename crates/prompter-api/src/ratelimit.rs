@@ -9,9 +9,16 @@
 //! buckets that have refilled completely (idle callers, indistinguishable
 //! from new ones) are dropped.
 //!
-//! Limits are per process: N instances behind a load balancer allow up to N
-//! times the rate (documented in `docs/security.md`).
+//! With Redis configured the bucket is cluster-wide: one bucket per key in
+//! Redis, taken from by an atomic script (`RedisGuard::take_token`), so N
+//! instances behind a load balancer share one limit. While Redis is down
+//! each instance falls back to its own bucket (up to N times the rate):
+//! `prompter_rate_limit_fallback_total` counts those decisions,
+//! `prompter_rate_limit_cluster` is 0, and the log says so once per Redis
+//! transition (plus a summary a minute), not per request.
 
+use prompter_service::metrics_catalog::{RATE_LIMIT_CLUSTER, RATE_LIMIT_FALLBACK_TOTAL};
+use prompter_service::RedisGuard;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,19 +48,31 @@ struct Bucket {
     last: Instant,
 }
 
-/// The buckets of one process.
+/// The buckets: in Redis when configured and up, else this process's own.
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,
+    redis: Option<RedisGuard>,
 }
 
 impl RateLimiter {
-    /// A limiter with `limit` for every key.
+    /// A per-process limiter with `limit` for every key.
     pub fn new(limit: RateLimit) -> Self {
+        Self::clustered(limit, None)
+    }
+
+    /// A limiter whose buckets live in `redis` (when given and up).
+    pub fn clustered(limit: RateLimit, redis: Option<RedisGuard>) -> Self {
+        metrics::gauge!(RATE_LIMIT_CLUSTER).set(if redis.is_some() && limit.is_enabled() {
+            1.0
+        } else {
+            0.0
+        });
         RateLimiter {
             limit,
             buckets: Mutex::new(HashMap::new()),
+            redis,
         }
     }
 
@@ -62,8 +81,23 @@ impl RateLimiter {
         self.limit
     }
 
-    /// Takes a token for `key` now.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    /// Takes a token for `key` now: from the cluster-wide bucket when Redis
+    /// is configured and answers, else from this process's bucket.
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        if !self.limit.is_enabled() {
+            return Ok(());
+        }
+        if let Some(redis) = &self.redis {
+            if let Some(decision) = redis
+                .take_token(key, self.limit.rate, self.limit.burst)
+                .await
+            {
+                metrics::gauge!(RATE_LIMIT_CLUSTER).set(1.0);
+                return decision;
+            }
+            metrics::gauge!(RATE_LIMIT_CLUSTER).set(0.0);
+            metrics::counter!(RATE_LIMIT_FALLBACK_TOTAL).increment(1);
+        }
         self.check_at(key, Instant::now())
     }
 

@@ -57,9 +57,12 @@ impl Prompter {
 
     /// Restores a deleted template; `TemplateExists` names the active twin.
     pub async fn restore_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<TemplateRecord> {
+        let was_deleted = self.get_template(scope, id).await?.deleted_at.is_some();
         match self.inner.store.restore_template(scope, id).await {
             Ok(t) => {
-                self.template_event("template.restored", &t).await;
+                if was_deleted {
+                    self.template_event("template.restored", &t).await;
+                }
                 Ok(t)
             }
             Err(StorageError::Conflict {

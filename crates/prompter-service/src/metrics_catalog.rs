@@ -29,6 +29,11 @@ pub const OPENAI_FINGERPRINT_PRESENT_TOTAL: &str = "prompter_openai_fingerprint_
 pub const REDIS_UP: &str = "prompter_redis_up";
 /// 1 when a Redis URL is configured, else 0 (tells "down" from "not used").
 pub const REDIS_CONFIGURED: &str = "prompter_redis_configured";
+/// Rate-limit decisions taken by this instance's own bucket because Redis
+/// was configured but down (cluster-wide limits fell back to per instance).
+pub const RATE_LIMIT_FALLBACK_TOTAL: &str = "prompter_rate_limit_fallback_total";
+/// 1 while rate limits are cluster-wide (Redis configured and up), else 0.
+pub const RATE_LIMIT_CLUSTER: &str = "prompter_rate_limit_cluster";
 /// Unique-index violations by `table` (a 409 dedup hit counts here).
 pub const DB_UNIQUE_VIOLATION_TOTAL: &str = "prompter_db_unique_violation_total";
 /// Provider call errors by `provider`, `kind`.
@@ -122,6 +127,8 @@ pub fn register_all() {
     }
     gauge!(REDIS_UP).set(0.0);
     gauge!(REDIS_CONFIGURED).set(0.0);
+    counter!(RATE_LIMIT_FALLBACK_TOTAL).absolute(0);
+    gauge!(RATE_LIMIT_CLUSTER).set(0.0);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(0.0);
     gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(0.0);
 }

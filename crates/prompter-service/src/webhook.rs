@@ -3,9 +3,14 @@
 //! Drift events and their outbox rows are written in the same transaction as
 //! the version row that revealed them (see `prompter-storage`), so the run
 //! that found a drift never waits for delivery and a restart loses nothing.
-//! This dispatcher polls due rows, POSTs each payload signed and marks it
-//! delivered on a 2xx, or schedules a retry with exponential backoff.
-//! Delivery is at least once: receivers deduplicate by `event_id`.
+//! This dispatcher claims due rows with a lease (one claimant per row however
+//! many instances poll the same database, see `Store::claim_outbox`), POSTs
+//! each payload signed, and marks it delivered on a 2xx, or releases it with a
+//! retry time (exponential backoff). A row claimed by an instance that dies
+//! is claimed by another once the lease ends, with the same `event_id`; a
+//! graceful stop releases its claims at once ([`release_claims`]).
+//! Delivery is at least once (a crash between the receiver's 2xx and the
+//! mark repeats that event): receivers deduplicate by `event_id`.
 //!
 //! Two signatures go with each delivery: `X-Prompter-Signature:
 //! sha256=<hex HMAC-SHA256 of the body>` (the original one), and
@@ -40,6 +45,27 @@ pub struct WebhookConfig {
     pub poll_every: Duration,
     /// Per-delivery timeout.
     pub timeout: Duration,
+    /// How long a claim holds; another instance may deliver a row after
+    /// it. Kept above `timeout` (see [`WebhookConfig::effective_lease`]).
+    pub lease: Duration,
+    /// This instance's name in `webhook_outbox.claimed_by`.
+    pub instance_id: String,
+}
+
+/// Rows claimed per poll; they are delivered concurrently.
+pub const CLAIM_BATCH: u64 = 16;
+
+/// Default claim lease.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+impl WebhookConfig {
+    /// The lease actually taken: at least the delivery timeout plus one
+    /// second, so a live instance never loses a row while still waiting on
+    /// the receiver (a batch is delivered concurrently, so one timeout
+    /// bounds it).
+    pub fn effective_lease(&self) -> Duration {
+        self.lease.max(self.timeout + Duration::from_secs(1))
+    }
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -47,6 +73,8 @@ impl std::fmt::Debug for WebhookConfig {
         f.debug_struct("WebhookConfig")
             .field("url", &prompter_storage::redact_url(&self.url))
             .field("secret", &"***")
+            .field("lease", &self.lease)
+            .field("instance_id", &self.instance_id)
             .finish()
     }
 }
@@ -126,63 +154,144 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs((1u64 << exp).min(600))
 }
 
-/// Delivers due outbox rows once; returns how many were delivered.
+/// Claims due outbox rows once and delivers them; returns how many were
+/// delivered.
 pub async fn deliver_due(store: &Store, client: &reqwest::Client, cfg: &WebhookConfig) -> usize {
-    let due = match store.due_outbox(Utc::now(), 32).await {
+    let claimed = match store
+        .claim_outbox(
+            &cfg.instance_id,
+            Utc::now(),
+            cfg.effective_lease(),
+            CLAIM_BATCH,
+        )
+        .await
+    {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "webhook outbox unreadable");
             return 0;
         }
     };
-    let mut delivered = 0;
-    for row in due {
-        let body = row.payload.as_bytes();
-        let now = Utc::now().timestamp();
-        let res = client
-            .post(&cfg.url)
-            .timeout(cfg.timeout)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&cfg.secret, body))
-            .header(TIMESTAMP_HEADER, now.to_string())
-            .header(
-                TIMESTAMPED_SIGNATURE_HEADER,
-                sign_timestamped(&cfg.secret, now, body),
-            )
-            .header("X-Prompter-Event-Id", row.event_id.to_string())
-            .body(row.payload.clone())
-            .send()
-            .await;
-        let failure = match res {
-            Ok(r) if r.status().is_success() => None,
-            Ok(r) => Some(format!("receiver answered {}", r.status())),
-            // Without the URL: it may hold credentials or a token.
-            Err(e) => Some(format!("delivery failed: {}", e.without_url())),
-        };
-        match failure {
-            None => {
-                if store.mark_outbox_delivered(row.id).await.is_ok() {
-                    delivered += 1;
-                }
-            }
-            Some(err) => {
-                let next = Utc::now()
-                    + chrono::Duration::from_std(backoff(row.attempts)).unwrap_or_default();
-                tracing::warn!(event_id = %row.event_id, attempts = row.attempts + 1, %err, "webhook delivery failed; will retry");
-                let _ = store.mark_outbox_failed(row.id, next, &err).await;
-            }
-        }
+    let cfg = std::sync::Arc::new(cfg.clone());
+    let mut deliveries = tokio::task::JoinSet::new();
+    for row in claimed {
+        let (store, client, cfg) = (store.clone(), client.clone(), cfg.clone());
+        deliveries.spawn(async move { deliver_one(&store, &client, &cfg, row).await });
     }
-    delivered
+    deliveries
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count()
 }
 
-/// Spawns the dispatcher loop.
+async fn deliver_one(
+    store: &Store,
+    client: &reqwest::Client,
+    cfg: &WebhookConfig,
+    row: prompter_storage::OutboxRecord,
+) -> bool {
+    let body = row.payload.as_bytes();
+    let now = Utc::now().timestamp();
+    let res = client
+        .post(&cfg.url)
+        .timeout(cfg.timeout)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, sign(&cfg.secret, body))
+        .header(TIMESTAMP_HEADER, now.to_string())
+        .header(
+            TIMESTAMPED_SIGNATURE_HEADER,
+            sign_timestamped(&cfg.secret, now, body),
+        )
+        .header("X-Prompter-Event-Id", row.event_id.to_string())
+        .body(row.payload.clone())
+        .send()
+        .await;
+    let failure = match res {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("receiver answered {}", r.status())),
+        // Without the URL: it may hold credentials or a token.
+        Err(e) => Some(format!("delivery failed: {}", e.without_url())),
+    };
+    match failure {
+        None => store.mark_outbox_delivered(row.id).await.is_ok(),
+        Some(err) => {
+            let next =
+                Utc::now() + chrono::Duration::from_std(backoff(row.attempts)).unwrap_or_default();
+            tracing::warn!(event_id = %row.event_id, attempts = row.attempts + 1, %err, "webhook delivery failed; will retry");
+            let _ = store
+                .mark_outbox_failed(row.id, &cfg.instance_id, next, &err)
+                .await;
+            false
+        }
+    }
+}
+
+/// Gives back this instance's undelivered claims (graceful shutdown).
+pub async fn release_claims(store: &Store, instance_id: &str) {
+    match store.release_outbox_claims(instance_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "webhook outbox claims released"),
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook outbox claims not released; they expire with their lease")
+        }
+    }
+}
+
+/// Spawns the dispatcher loop: it claims due rows whenever fewer than
+/// [`CLAIM_BATCH`] deliveries are in flight, so one slow receiver call never
+/// holds back the rows behind it.
 pub fn spawn_dispatcher(store: Store, cfg: WebhookConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
+        let cfg = std::sync::Arc::new(cfg);
+        // Each delivery is its own task (a future left unpolled while this
+        // loop awaits a claim could hold SQLite's write gate: deadlock);
+        // dropping the set (the dispatcher aborted) aborts them.
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut failing = false;
         loop {
-            deliver_due(&store, &client, &cfg).await;
-            tokio::time::sleep(cfg.poll_every).await;
+            let room = CLAIM_BATCH as usize - in_flight.len();
+            let mut full = false;
+            if room > 0 {
+                match store
+                    .claim_outbox(
+                        &cfg.instance_id,
+                        Utc::now(),
+                        cfg.effective_lease(),
+                        room as u64,
+                    )
+                    .await
+                {
+                    Ok(rows) => {
+                        failing = false;
+                        full = rows.len() == room;
+                        for row in rows {
+                            let (store, client, cfg) = (store.clone(), client.clone(), cfg.clone());
+                            in_flight.spawn(async move {
+                                deliver_one(&store, &client, &cfg, row).await
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "webhook outbox unreadable");
+                            failing = true;
+                        }
+                    }
+                }
+            }
+            if full {
+                // More may be due: claim again once a delivery finishes.
+                if in_flight.join_next().await.is_some() {
+                    continue;
+                }
+            }
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = tokio::time::sleep(cfg.poll_every) => {}
+            }
         }
     })
 }

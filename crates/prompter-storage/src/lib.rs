@@ -45,8 +45,12 @@
 //!   new for a template and another key was known for the same (provider,
 //!   model), in the same transaction as the version row, once per new key
 //!   (unique key + `ON CONFLICT DO NOTHING`), optionally with a webhook
-//!   outbox row ([`Store::due_outbox`], [`Store::mark_outbox_delivered`],
-//!   [`Store::mark_outbox_failed`]).
+//!   outbox row ([`Store::claim_outbox`] with a lease, so one instance of
+//!   many delivers each row; [`Store::mark_outbox_delivered`],
+//!   [`Store::mark_outbox_failed`], [`Store::release_outbox_claims`]).
+//! * Cluster: [`Store::generation`] of `cluster_generations`, bumped by a
+//!   trigger on `api_keys` ([`API_KEYS_GENERATION`]), lets every instance
+//!   drop its key cache within a poll period of any change.
 //! * Idempotent runs: [`Store::claim_idempotency`] → [`Claim`];
 //!   [`Store::insert_result_idempotent`] stores the result and completes the
 //!   key in one transaction; [`Store::release_idempotency`] after a failure.
@@ -95,7 +99,7 @@ pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
     BudgetRecord, LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
-    UsageKey, UsageQuery, UsageRow, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    UsageKey, UsageQuery, UsageRow, API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

@@ -432,6 +432,10 @@ pub struct OutboxRecord {
     pub last_error: Option<String>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,
+    /// The instance delivering it now, while its lease runs.
+    pub claimed_by: Option<String>,
+    /// Until when that claim holds; after it, another instance may claim the row.
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 /// An API key to store (the secret itself is never stored).

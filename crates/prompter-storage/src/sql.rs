@@ -124,6 +124,13 @@ impl Row<'_> {
         }
     }
 
+    /// A `BIGINT` (PostgreSQL) / `INTEGER` (SQLite) column.
+    pub(crate) fn big(&self, col: &str) -> Result<i64, StorageError> {
+        self.row
+            .try_get::<i64>("", col)
+            .map_err(|e| col_err(col, e))
+    }
+
     pub(crate) fn i64_opt(&self, col: &str) -> Result<Option<i64>, StorageError> {
         match self.backend {
             Backend::Postgres => self
@@ -143,12 +150,6 @@ impl Row<'_> {
         self.row
             .try_get::<Option<i64>>("", col)
             .map_err(|e| col_err(col, e))
-    }
-
-    /// A non-null 64-bit column.
-    pub(crate) fn big(&self, col: &str) -> Result<i64, StorageError> {
-        self.big_opt(col)?
-            .ok_or_else(|| col_err(col, "unexpected NULL"))
     }
 
     pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StorageError> {

@@ -318,6 +318,13 @@ impl Store {
         Ok(self.db.query_all(stmt).await?.into_iter().next())
     }
 
+    /// A single-statement write (autocommit) returning all its rows
+    /// (`UPDATE … RETURNING`). Gated on SQLite, see [`Store::w_one`].
+    pub(crate) async fn w_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbFail> {
+        let _gate = self.gate().await;
+        Ok(self.db.query_all(stmt).await?)
+    }
+
     /// A single-statement write (autocommit); returns rows affected. Gated on
     /// SQLite, see [`Store::w_one`].
     pub(crate) async fn w_exec(&self, stmt: Statement) -> Result<u64, DbFail> {

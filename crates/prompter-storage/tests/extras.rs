@@ -14,7 +14,10 @@ on_all_backends!(
     idempotency_claims,
     concurrent_claims_have_one_winner,
     outbox_lifecycle,
+    outbox_claims_have_one_holder_until_the_lease_ends,
+    concurrent_outbox_claimers_never_share_a_row,
     api_keys_lifecycle,
+    api_key_changes_bump_the_generation,
 );
 
 async fn new_key_records_one_drift_event(db: TestDb) {
@@ -282,7 +285,7 @@ async fn outbox_lifecycle(db: TestDb) {
     assert_eq!(due, vec![row.clone()]);
     let later = now + chrono::Duration::seconds(30);
     store
-        .mark_outbox_failed(row.id, later, "HTTP 500")
+        .mark_outbox_failed(row.id, "instance-a", later, "HTTP 500")
         .await
         .unwrap();
     assert!(store.due_outbox(now, 10).await.unwrap().is_empty());
@@ -396,4 +399,144 @@ async fn api_keys_lifecycle(db: TestDb) {
         store.has_usable_api_key(at(-6)).await.unwrap(),
         "pk_n before its expiry"
     );
+}
+
+async fn outbox_claims_have_one_holder_until_the_lease_ends(db: TestDb) {
+    let store = db.store().await;
+    let ev = uuid::Uuid::now_v7();
+    let row = store.enqueue_outbox(ev, r#"{"e":1}"#).await.unwrap();
+    let now = chrono::Utc::now();
+    let lease = Duration::from_secs(30);
+    let a = store.claim_outbox("a", now, lease, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].id, row.id);
+    assert_eq!(a[0].event_id, ev);
+    assert_eq!(a[0].claimed_by.as_deref(), Some("a"));
+    // While the lease runs nobody else gets it, and it is not "due".
+    assert!(store
+        .claim_outbox("b", now, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.due_outbox(now, 10).await.unwrap().is_empty());
+    // A failure reported by another instance does not touch a's claim.
+    assert!(matches!(
+        store.mark_outbox_failed(row.id, "b", now, "x").await,
+        Err(StorageError::NotFound)
+    ));
+    // a dies: after the lease, b claims the same row (same event id).
+    let after = now + chrono::Duration::seconds(31);
+    let b = store.claim_outbox("b", after, lease, 10).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!((b[0].id, b[0].event_id), (row.id, ev));
+    assert_eq!(b[0].claimed_by.as_deref(), Some("b"));
+    // b fails: the claim is released and the retry waits for its time.
+    let retry_at = after + chrono::Duration::seconds(2);
+    store
+        .mark_outbox_failed(row.id, "b", retry_at, "HTTP 503")
+        .await
+        .unwrap();
+    let got = store.get_outbox(row.id).await.unwrap();
+    assert_eq!(
+        (got.claimed_by, got.lease_until, got.attempts),
+        (None, None, 1)
+    );
+    assert!(store
+        .claim_outbox("c", after, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let c = store.claim_outbox("c", retry_at, lease, 10).await.unwrap();
+    assert_eq!(c.len(), 1);
+    // A graceful stop gives the claim back at once.
+    assert_eq!(store.release_outbox_claims("c").await.unwrap(), 1);
+    let d = store.claim_outbox("d", retry_at, lease, 10).await.unwrap();
+    assert_eq!(d.len(), 1);
+    store.mark_outbox_delivered(row.id).await.unwrap();
+    let done = store.get_outbox(row.id).await.unwrap();
+    assert!(done.delivered_at.is_some() && done.claimed_by.is_none());
+    let far = retry_at + chrono::Duration::days(1);
+    assert!(store
+        .claim_outbox("e", far, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.list_outbox(10).await.unwrap().len(), 1);
+}
+
+async fn concurrent_outbox_claimers_never_share_a_row(db: TestDb) {
+    // Six claimers on their own pools (as six instances would be) race for
+    // 200 rows in batches of 7: every row is claimed exactly once.
+    let store = db.store().await;
+    let mut events = std::collections::BTreeSet::new();
+    for i in 0..200 {
+        let ev = uuid::Uuid::now_v7();
+        events.insert(ev);
+        store
+            .enqueue_outbox(ev, &format!(r#"{{"i":{i}}}"#))
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now();
+    let mut tasks = Vec::new();
+    for c in 0..6 {
+        let s = db.connect().await;
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("claimer-{c}");
+            let mut mine = Vec::new();
+            loop {
+                let got = s
+                    .claim_outbox(&owner, now, Duration::from_secs(60), 7)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                assert!(got
+                    .iter()
+                    .all(|r| r.claimed_by.as_deref() == Some(owner.as_str())));
+                mine.extend(got.into_iter().map(|r| r.event_id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 200, "each row claimed once");
+    let unique: std::collections::BTreeSet<_> = all.into_iter().collect();
+    assert_eq!(unique, events);
+}
+
+async fn api_key_changes_bump_the_generation(db: TestDb) {
+    use prompter_storage::API_KEYS_GENERATION as G;
+    let store = db.store().await;
+    let g0 = store.generation(G).await.unwrap();
+    let key = NewApiKey {
+        prefix: "gen00001".into(),
+        key_hash: "h".into(),
+        org_id: "o".into(),
+        workspace_id: None,
+        role: "read".into(),
+        name: None,
+        expires_at: None,
+    };
+    let rec = store.insert_api_key(key).await.unwrap();
+    let g1 = store.generation(G).await.unwrap();
+    assert!(g1 > g0, "a new key bumps the generation");
+    // Using a key (last_used_at) is not a change of what it grants.
+    store
+        .touch_api_key(rec.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(store.generation(G).await.unwrap(), g1);
+    store.revoke_api_key("gen00001").await.unwrap();
+    let g2 = store.generation(G).await.unwrap();
+    assert!(g2 > g1, "a revocation bumps the generation");
+    // Other caches may have their own counter.
+    assert_eq!(store.generation("other").await.unwrap(), 0);
+    store.bump_generation("other").await.unwrap();
+    store.bump_generation("other").await.unwrap();
+    assert_eq!(store.generation("other").await.unwrap(), 2);
 }

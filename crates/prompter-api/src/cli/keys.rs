@@ -1,6 +1,7 @@
 //! `prompter keys create|list|revoke`: API key administration, straight
-//! against the database (no running server needed; a running server honours
-//! the change within its key-cache time, `--auth-cache-ttl-ms`).
+//! against the database (no running server needed; a trigger bumps the key
+//! generation every running server polls, so each honours the change within
+//! `--cluster-poll-ms`, the key-cache TTL being the fallback).
 //!
 //! `keys create` prints the new key alone on the last line of stdout and
 //! everything else on stderr, so `KEY=$(prompter keys create …)` works. The
@@ -239,7 +240,9 @@ async fn run_on(store: &Store, action: KeysAction) -> Result<(), String> {
             match store.revoke_api_key(&prefix).await {
                 Ok(rec) => {
                     println!("revoked {} at {}", rec.prefix, ts(rec.revoked_at));
-                    eprintln!("Running servers reject it within their key-cache time (--auth-cache-ttl-ms, default 5 s).");
+                    eprintln!(
+                        "Running servers reject it within --cluster-poll-ms (default 250 ms)."
+                    );
                     Ok(())
                 }
                 Err(StorageError::NotFound) => Err(format!("no API key with prefix {prefix}")),

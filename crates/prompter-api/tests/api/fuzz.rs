@@ -39,6 +39,10 @@ const FIELDS: &[&str] = &[
     "analysis_scope",
     "runtime_vars",
     "use_grounding",
+    "variables",
+    "revision",
+    "expected_revision",
+    "force",
 ];
 
 fn text() -> impl Strategy<Value = String> {
@@ -182,8 +186,14 @@ fn case(routes: usize) -> impl Strategy<Value = Case> {
 async fn no_body_to_any_route_yields_a_5xx() {
     for db in backends() {
         let app = spawn(db).await;
-        let tpl = app.create(&template_body("gpt-4o")).await;
+        let tpl_body = template_body("gpt-4o");
+        let tpl = app.create(&tpl_body).await;
         let spare = app.create(&template_body("gemini-1.5-pro")).await;
+        let prompt = format!(
+            "/api/prompts/greeting/{{}}?org_id={}&workspace_id=ws-1",
+            tpl_body["org_id"].as_str().unwrap()
+        );
+        let prompt = |tail: &str| prompt.replace("{}", tail);
         let (s, r) = app
             .post(
                 &format!("/api/prompt-templates/{tpl}/run"),
@@ -206,6 +216,10 @@ async fn no_body_to_any_route_yields_a_5xx() {
                 format!("{p}/not-a-uuid/ensure-version"),
             ),
             (reqwest::Method::POST, format!("{p}/{spare}/restore")),
+            (reqwest::Method::POST, format!("{p}/{tpl}/render")),
+            (reqwest::Method::POST, prompt("render")),
+            (reqwest::Method::POST, prompt("run")),
+            (reqwest::Method::PUT, prompt("labels/staging")),
             (reqwest::Method::DELETE, format!("{p}/{spare}")),
             (reqwest::Method::GET, format!("{p}/{tpl}")),
             (reqwest::Method::GET, format!("{p}/results/{result}")),

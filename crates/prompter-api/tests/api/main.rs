@@ -8,6 +8,8 @@ mod auth;
 mod beyond_v7;
 mod budgets;
 mod cli;
+mod cluster;
+mod docs;
 mod errors;
 mod faults;
 mod fuzz;

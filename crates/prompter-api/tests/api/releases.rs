@@ -610,3 +610,83 @@ async fn tenancy_roles_and_protected_labels() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn release_events_go_through_the_signed_webhook_outbox() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    for db in backends() {
+        let receiver = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/hook"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&receiver)
+            .await;
+        let app = spawn_with(db, |a| {
+            a.webhook_url = Some(format!("{}/hook", receiver.uri()));
+            a.webhook_secret = "s3cret".into();
+            a.webhook_poll_ms = 50;
+        })
+        .await;
+        let p = Prompt::new("events");
+        let t1 = app.create(&p.body("a {{x}}", "")).await;
+        let t2 = app.create(&p.body("b {{x}}", "")).await;
+        put(&app, &p.url("/labels/beta", ""), json!({"revision": 1})).await;
+        put(&app, &p.url("/labels/beta", ""), json!({"revision": 2})).await;
+        delete(&app, &p.url("/labels/beta", "")).await;
+        delete(&app, &format!("/api/prompt-templates/{t2}")).await;
+        app.post(&format!("/api/prompt-templates/{t2}/restore"), &json!({}))
+            .await;
+
+        let want = 7;
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            got = receiver.received_requests().await.unwrap();
+            if got.len() >= want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(got.len(), want, "{db:?}");
+        let mut events: Vec<Value> = Vec::new();
+        for req in &got {
+            let sig = req.headers.get("x-prompter-signature").unwrap();
+            assert_eq!(
+                prompter_service::webhook::sign("s3cret", &req.body),
+                sig.to_str().unwrap()
+            );
+            events.push(serde_json::from_slice(&req.body).unwrap());
+        }
+        events.sort_by(|a, b| a["occurred_at"].as_str().cmp(&b["occurred_at"].as_str()));
+        let kinds: Vec<(&str, Value, Value)> = events
+            .iter()
+            .map(|e| {
+                assert!(
+                    e["event_id"].is_string() && e["occurred_at"].is_string(),
+                    "{e}"
+                );
+                assert_eq!(e["prompt"], "events");
+                (
+                    e["type"].as_str().unwrap(),
+                    e["revision"].clone(),
+                    e.get("previous_revision").cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("template.created", json!(1), Value::Null),
+                ("template.created", json!(2), Value::Null),
+                ("label.moved", json!(1), Value::Null),
+                ("label.moved", json!(2), json!(1)),
+                ("label.removed", Value::Null, json!(2)),
+                ("template.deleted", json!(2), Value::Null),
+                ("template.restored", json!(2), Value::Null),
+            ],
+            "{db:?}"
+        );
+        assert_eq!(events[0]["template_id"], t1.as_str());
+        app.stop().await;
+    }
+}

@@ -12,8 +12,10 @@
 mod local;
 mod redis;
 mod redis_health;
+mod token_bucket;
 
 pub use self::redis::RedisGuard;
+pub use self::token_bucket::TOKEN_BUCKET_SCRIPT;
 use crate::error::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

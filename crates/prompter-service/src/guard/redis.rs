@@ -41,7 +41,7 @@ impl std::fmt::Debug for RedisGuard {
 
 /// A failed Redis operation (logged by the health flag, not here).
 #[derive(Debug)]
-struct RedisDown(String);
+pub(super) struct RedisDown(pub(super) String);
 
 impl<E: std::fmt::Display> From<E> for RedisDown {
     fn from(e: E) -> Self {
@@ -84,7 +84,7 @@ impl RedisGuard {
         }
     }
 
-    fn mark_down(&self, e: &RedisDown) {
+    pub(super) fn mark_down(&self, e: &RedisDown) {
         if let Some(log) = self.health.down(&e.0, Instant::now()) {
             log.emit();
         }
@@ -122,7 +122,7 @@ impl RedisGuard {
         })
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, RedisDown> {
+    pub(super) async fn conn(&self) -> Result<deadpool_redis::Connection, RedisDown> {
         Ok(tokio::time::timeout(OP_TIMEOUT, self.pool.get()).await??)
     }
 

@@ -160,17 +160,17 @@ impl HealthLog {
     pub fn emit(&self) {
         match self {
             HealthLog::Connected => {
-                tracing::info!("redis connected; the probe guard elects across instances")
+                tracing::info!("redis connected; the probe guard elects and rate limits count across instances")
             }
             HealthLog::WentDown { error } => tracing::warn!(
                 %error,
-                "redis is down; the probe guard works in-process until it is back \
-                 (logged again when it recovers, and once a minute while down)"
+                "redis is down; the probe guard and the rate limits work per instance until \
+                 it is back (logged again when it recovers, and once a minute while down)"
             ),
             HealthLog::Recovered { down_for, failures } => tracing::info!(
                 down_secs = down_for.as_secs(),
                 failed_operations = failures,
-                "redis is back; the probe guard elects across instances again"
+                "redis is back; the probe guard and the rate limits are cluster-wide again"
             ),
             HealthLog::StillDown {
                 down_for,
@@ -180,7 +180,7 @@ impl HealthLog {
                 down_secs = down_for.as_secs(),
                 failed_operations = failures,
                 %error,
-                "redis is still down; the probe guard works in-process"
+                "redis is still down; the probe guard and the rate limits work per instance"
             ),
         }
     }

@@ -15,6 +15,8 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<DateTimeUtc>,
 }
 
 /// Relations.

@@ -3,6 +3,7 @@
 mod api_keys;
 mod budgets;
 mod drift;
+mod generations;
 mod idempotency;
 mod outbox;
 mod prompts;
@@ -12,6 +13,7 @@ pub(crate) mod usage;
 mod versions;
 
 pub use budgets::BudgetRecord;
+pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;

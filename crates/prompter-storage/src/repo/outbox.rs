@@ -1,4 +1,13 @@
-//! Webhook outbox: durable deliveries with retry bookkeeping.
+//! Webhook outbox: durable deliveries with retry bookkeeping, claimed with a
+//! lease so that one instance among many delivers each row.
+//!
+//! [`Store::claim_outbox`] is one `UPDATE … WHERE id IN (SELECT … LIMIT n)
+//! RETURNING …` statement: on PostgreSQL the inner select takes
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows
+//! instead of waiting (and re-check the lease after a concurrent commit); on
+//! SQLite the statement runs under the database write lock, which serialises
+//! claimers of every process on the file. A claim holds until `lease_until`;
+//! a row claimed by an instance that died is claimed again after it.
 
 use super::drift::INSERT_OUTBOX_SQL;
 use crate::entity::webhook_outbox::{Column as C, Entity as Outbox};
@@ -12,10 +21,27 @@ use uuid::Uuid;
 const TABLE: &str = "webhook_outbox";
 
 const FAILED_SQL: &str = "UPDATE webhook_outbox SET attempts = attempts + 1, \
-    next_attempt_at = $1, last_error = $2 WHERE id = $3 AND delivered_at IS NULL";
+    next_attempt_at = $1, last_error = $2, claimed_by = NULL, lease_until = NULL \
+    WHERE id = $3 AND delivered_at IS NULL AND (claimed_by IS NULL OR claimed_by = $4)";
 
-const DELIVERED_SQL: &str =
-    "UPDATE webhook_outbox SET delivered_at = $1 WHERE id = $2 AND delivered_at IS NULL";
+const DELIVERED_SQL: &str = "UPDATE webhook_outbox SET delivered_at = $1, claimed_by = NULL, \
+    lease_until = NULL WHERE id = $2 AND delivered_at IS NULL";
+
+const RELEASE_SQL: &str = "UPDATE webhook_outbox SET claimed_by = NULL, lease_until = NULL \
+    WHERE claimed_by = $1 AND delivered_at IS NULL";
+
+const COLUMNS: &str = "id, event_id, payload, attempts, next_attempt_at, delivered_at, \
+    last_error, created_at, claimed_by, lease_until";
+
+/// The claim statement; `lock` is `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        "UPDATE webhook_outbox SET claimed_by = $1, lease_until = $2 WHERE id IN (\
+         SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $3 \
+         AND (lease_until IS NULL OR lease_until <= $3) \
+         ORDER BY next_attempt_at, id LIMIT $4{lock}) RETURNING {COLUMNS}"
+    )
+}
 
 fn decode(r: &Row<'_>) -> Result<OutboxRecord, StorageError> {
     Ok(OutboxRecord {
@@ -27,6 +53,8 @@ fn decode(r: &Row<'_>) -> Result<OutboxRecord, StorageError> {
         delivered_at: r.ts_opt("delivered_at")?,
         last_error: r.text_opt("last_error")?,
         created_at: r.ts("created_at")?,
+        claimed_by: r.text_opt("claimed_by")?,
+        lease_until: r.ts_opt("lease_until")?,
     })
 }
 
@@ -55,10 +83,68 @@ impl Store {
             delivered_at: None,
             last_error: None,
             created_at: now,
+            claimed_by: None,
+            lease_until: None,
         })
     }
 
-    /// Undelivered rows due at `now`, oldest due first, at most `limit`.
+    /// Claims up to `limit` undelivered rows due at `now` whose lease (if
+    /// any) has run out, for `owner` until `now + lease`; returns them
+    /// oldest due first. No two claimers get the same row while its lease
+    /// runs, whatever the number of instances (see the module docs).
+    pub async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<OutboxRecord>, StorageError> {
+        let b = self.backend;
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let lock = match b {
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let sql = claim_sql(lock);
+        let rows = self
+            .w_all(self.stmt(
+                &sql,
+                vec![sql::text(owner), b.ts(until), b.ts(now), limit.into()],
+            ))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| decode(&self.row(r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|r| (r.next_attempt_at, r.id));
+        Ok(claimed)
+    }
+
+    /// Gives up every undelivered claim of `owner` (a graceful shutdown), so
+    /// other instances need not wait for the leases; returns how many.
+    pub async fn release_outbox_claims(&self, owner: &str) -> Result<u64, StorageError> {
+        self.w_exec(self.stmt(RELEASE_SQL, vec![sql::text(owner)]))
+            .await
+            .map_err(|e| e.into_storage(TABLE))
+    }
+
+    /// Every outbox row, oldest first, at most `limit` (operators and tests).
+    pub async fn list_outbox(&self, limit: u64) -> Result<Vec<OutboxRecord>, StorageError> {
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let rows = self
+            .q_all(self.stmt(
+                &format!("SELECT {COLUMNS} FROM webhook_outbox ORDER BY created_at, id LIMIT $1"),
+                vec![limit.into()],
+            ))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        rows.iter().map(|r| decode(&self.row(r))).collect()
+    }
+
+    /// Undelivered, unleased rows due at `now`, oldest due first, at most
+    /// `limit` (a read: deliverers use [`Store::claim_outbox`]).
     pub async fn due_outbox(
         &self,
         now: DateTime<Utc>,
@@ -69,6 +155,11 @@ impl Store {
             .from(Outbox)
             .and_where(Expr::col(C::DeliveredAt).is_null())
             .and_where(Expr::col(C::NextAttemptAt).lte(self.backend.ts(now)))
+            .and_where(
+                Expr::col(C::LeaseUntil)
+                    .is_null()
+                    .or(Expr::col(C::LeaseUntil).lte(self.backend.ts(now))),
+            )
             .order_by(C::NextAttemptAt, Order::Asc)
             .order_by(C::Id, Order::Asc)
             .limit(limit.max(1))
@@ -97,7 +188,8 @@ impl Store {
         }
     }
 
-    /// Marks a row delivered (`NotFound` if absent or already delivered).
+    /// Marks a row delivered and drops its claim (`NotFound` if absent or
+    /// already delivered).
     pub async fn mark_outbox_delivered(&self, id: Uuid) -> Result<(), StorageError> {
         let b = self.backend;
         let n = self
@@ -110,10 +202,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt: `attempts + 1`, retry at `next_attempt_at`.
+    /// Records a failed attempt by `owner`: `attempts + 1`, retry at
+    /// `next_attempt_at`, claim released. `NotFound` if the row is absent,
+    /// delivered, or claimed by another instance meanwhile (its lease ran
+    /// out and someone else is delivering it).
     pub async fn mark_outbox_failed(
         &self,
         id: Uuid,
+        owner: &str,
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StorageError> {
@@ -121,7 +217,12 @@ impl Store {
         let n = self
             .w_exec(self.stmt(
                 FAILED_SQL,
-                vec![b.ts(next_attempt_at), sql::text(error), b.uuid(id)],
+                vec![
+                    b.ts(next_attempt_at),
+                    sql::text(error),
+                    b.uuid(id),
+                    sql::text(owner),
+                ],
             ))
             .await
             .map_err(|e| e.into_storage(TABLE))?;

@@ -25,6 +25,28 @@ pub(super) struct BackendReport {
     pub(super) seed_seconds: f64,
 }
 
+/// The `ETag` of `GET path` (a fetch by label).
+async fn fetch_etag(addr: std::net::SocketAddr, path: &str) -> Res<String> {
+    use http_body_util::Full;
+    let mut conn = crate::client::connect(addr).await?;
+    let req = hyper::Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(hyper::header::HOST, "127.0.0.1")
+        .body(Full::new(Bytes::new()))?;
+    let res = conn.send_request(req).await?;
+    let status = res.status();
+    let etag = res
+        .headers()
+        .get(hyper::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match etag {
+        Some(e) if status == 200 => Ok(e),
+        _ => Err(format!("fetching {path}: {status} without an ETag").into()),
+    }
+}
+
 /// Runs every wanted phase on one backend; functional failures go to `failures`.
 pub(super) async fn bench_backend(
     plan: &Plan,
@@ -215,10 +237,20 @@ pub(super) async fn bench_backend(
         out.raw_create = Some(raw);
     }
     let seed_body = create_body(ORG, SEED_WS, "seed");
-    let needs_seed = ["create_dup", "check_dup", "ensure", "run", "run_llm"]
-        .iter()
-        .any(|s| plan.wants(s));
-    let seed_id = if needs_seed {
+    let needs_seed = [
+        "create_dup",
+        "check_dup",
+        "ensure",
+        "run",
+        "run_llm",
+        "fetch_label",
+        "fetch_label_304",
+    ]
+    .iter()
+    .any(|s| plan.wants(s));
+    let fetch_path =
+        format!("/api/prompts/seed?org_id={ORG}&workspace_id={SEED_WS}&label=production");
+    let (seed_id, etag) = if needs_seed {
         let srv = Server::start(plan, &srv_cfg, 0).await?;
         let (status, body) = request(
             srv.addr,
@@ -227,8 +259,8 @@ pub(super) async fn bench_backend(
             seed_body.clone(),
         )
         .await?;
-        srv.stop().await;
         if status != 201 {
+            srv.stop().await;
             return Err(format!(
                 "creating the seed template: {status} {}",
                 String::from_utf8_lossy(&body)
@@ -236,12 +268,33 @@ pub(super) async fn bench_backend(
             .into());
         }
         let v: Value = serde_json::from_slice(&body)?;
-        v["id"]
+        let id = v["id"]
             .as_str()
             .ok_or("seed template without id")?
-            .to_owned()
+            .to_owned();
+        // The seed is revision 1 of prompt "seed"; `production` points to it.
+        let label =
+            format!("/api/prompts/seed/labels/production?org_id={ORG}&workspace_id={SEED_WS}");
+        let mut conn = crate::client::connect(srv.addr).await?;
+        let put = Method::PUT;
+        let (status, body) = crate::client::send(
+            &mut conn,
+            crate::client::Req::json(&put, &label),
+            Bytes::from(json!({"revision": 1}).to_string()),
+        )
+        .await?;
+        let etag = fetch_etag(srv.addr, &fetch_path).await;
+        srv.stop().await;
+        if status != 200 {
+            return Err(format!(
+                "moving the seed's label: {status} {}",
+                String::from_utf8_lossy(&body)
+            )
+            .into());
+        }
+        (id, etag?)
     } else {
-        String::new()
+        (String::new(), String::new())
     };
     let ensure_body = Bytes::from(json!({"workspace_id": SEED_WS, "org_id": ORG}).to_string());
     let run_body = Bytes::from(
@@ -275,7 +328,15 @@ pub(super) async fn bench_backend(
             200,
         ),
     ];
-    for (name, gen, expect) in writes {
+    let reads_by_label: Vec<(&str, Gen, u16)> = vec![
+        ("fetch_label", Gen::get(&fetch_path), 200),
+        (
+            "fetch_label_304",
+            Gen::get_with(&fetch_path, &[("if-none-match", &etag)]),
+            304,
+        ),
+    ];
+    for (name, gen, expect) in writes.into_iter().chain(reads_by_label) {
         if plan.wants(name) {
             let r = scenario(plan, &srv_cfg, name, gen, plan.connections, 0, expect).await?;
             check(&r, failures);

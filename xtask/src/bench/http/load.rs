@@ -24,6 +24,8 @@ pub(super) enum Gen {
         method: Method,
         path: String,
         body: Bytes,
+        /// Extra request headers (e.g. `If-None-Match`).
+        headers: Vec<(String, String)>,
     },
     /// A create in a new org (and workspace) every time.
     CreateUnique { tag: String },
@@ -32,10 +34,19 @@ pub(super) enum Gen {
 impl Gen {
     /// The same GET every time.
     pub(super) fn get(path: &str) -> Gen {
+        Gen::get_with(path, &[])
+    }
+
+    /// The same GET with extra headers every time.
+    pub(super) fn get_with(path: &str, headers: &[(&str, &str)]) -> Gen {
         Gen::Fixed {
             method: Method::GET,
             path: path.to_owned(),
             body: Bytes::new(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 
@@ -45,16 +56,23 @@ impl Gen {
             method: Method::POST,
             path: path.to_owned(),
             body,
+            headers: Vec::new(),
         }
     }
 
-    fn make(&self, conn: usize, seq: u64) -> (Method, &str, Bytes) {
+    fn make(&self, conn: usize, seq: u64) -> (Method, &str, Bytes, &[(String, String)]) {
         match self {
-            Gen::Fixed { method, path, body } => (method.clone(), path, body.clone()),
+            Gen::Fixed {
+                method,
+                path,
+                body,
+                headers,
+            } => (method.clone(), path, body.clone(), headers),
             Gen::CreateUnique { tag } => (
                 Method::POST,
                 "/api/prompt-templates",
                 create_body(&format!("org-{tag}-{conn}-{seq}"), "ws", "bench"),
+                &[],
             ),
         }
     }
@@ -142,9 +160,15 @@ async fn drive(
                 if t0 >= window_end {
                     break;
                 }
-                let (method, path, body) = gen.make(conn, seq);
+                let (method, path, body, headers) = gen.make(conn, seq);
                 seq += 1;
-                let r = send(&mut sender, Req::json(&method, path), body).await;
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let mut req = Req::json(&method, path);
+                req.headers = &headers;
+                let r = send(&mut sender, req, body).await;
                 let t1 = Instant::now();
                 let counted = t1 >= window_start && t1 <= window_end;
                 match r {

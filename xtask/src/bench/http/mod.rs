@@ -23,7 +23,10 @@
 //!   single-row transactions on the same database (server stopped meanwhile);
 //! * `list` / `results` first-page p50 with 100k rows ≤ 2 × the same with 1k;
 //! * a 50-way concurrent ensure-version burst on a fresh template makes exactly
-//!   one probe (`prompter_probe_attempts_total` from `/metrics`).
+//!   one probe (`prompter_probe_attempts_total` from `/metrics`);
+//! * `fetch_label` (`GET /api/prompts/{name}?label=production`) and
+//!   `fetch_label_304` (the same with a matching `If-None-Match`) at least as
+//!   many requests per second as `check_dup`.
 //!
 //! Phases, one module each: `backend` (the order of the phases of one
 //! backend and their checks), `seed` (rows written straight through sqlx,

@@ -107,6 +107,25 @@ impl Report {
                     });
                 }
             }
+            // Fetch by label (and its 304) at least as fast as check-duplicate.
+            if let Some(dup) = find("check_dup") {
+                for (name, what) in [
+                    ("fetch_label", "fetch_label rps / check_dup rps"),
+                    ("fetch_label_304", "fetch_label_304 rps / check_dup rps"),
+                ] {
+                    if let Some(f) = find(name) {
+                        let ratio = f.rps / dup.rps;
+                        targets.push(Target {
+                            backend: b.backend.clone(),
+                            name: what,
+                            measured: format!("{:.0} vs {:.0} /s", f.rps, dup.rps),
+                            limit: ">= 1.00".into(),
+                            ratio,
+                            pass: ratio >= 1.0,
+                        });
+                    }
+                }
+            }
             if let Some(n) = b.probe_burst {
                 targets.push(Target {
                     backend: b.backend.clone(),
