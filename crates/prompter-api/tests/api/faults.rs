@@ -434,6 +434,10 @@ async fn spawn_with_registry(db: Db, registry: ProviderRegistry) -> (TestApp, Ar
     args.migrate = true;
     args.workers = Some(2);
     args.shutdown_timeout_secs = 5;
+    // This test checks how each provider fault maps to an answer; the circuit
+    // breaker (tests/api/provider_limits.rs) would turn the later ones into
+    // PROVIDER_CIRCUIT_OPEN, so it is off here.
+    args.provider_breaker_failures = 0;
     let app = Application::build_with_providers(args, registry)
         .await
         .expect("server starts");
