@@ -340,6 +340,12 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.release.revision.map(|v| v as i32))
                 .bind(r.release.label)
                 .bind(r.output)
+                .bind(r.usage.provider)
+                .bind(r.usage.input_tokens)
+                .bind(r.usage.output_tokens)
+                .bind(r.usage.cached_input_tokens)
+                .bind(r.usage.cache_write_input_tokens)
+                .bind(r.usage.cost_micros)
                 .execute(pool)
                 .await?;
         }
@@ -361,6 +367,12 @@ async fn raw_result(store: &Store, r: NewResult) -> Result<(), sqlx::Error> {
                 .bind(r.release.revision.map(|v| v as i32))
                 .bind(r.release.label)
                 .bind(r.output)
+                .bind(r.usage.provider)
+                .bind(r.usage.input_tokens)
+                .bind(r.usage.output_tokens)
+                .bind(r.usage.cached_input_tokens)
+                .bind(r.usage.cache_write_input_tokens)
+                .bind(r.usage.cost_micros)
                 .execute(pool)
                 .await?;
         }

@@ -243,7 +243,13 @@ impl Seeder {
                             .push_bind($ts(seed_ts(k)))
                             .push_bind(None::<i32>)
                             .push_bind(None::<String>)
-                            .push_bind(Some("Acme is a company."));
+                            .push_bind(Some("Acme is a company."))
+                            .push_bind("openai")
+                            .push_bind(None::<i64>)
+                            .push_bind(None::<i64>)
+                            .push_bind(None::<i64>)
+                            .push_bind(None::<i64>)
+                            .push_bind(None::<i64>);
                     });
                     qb
                 }};
