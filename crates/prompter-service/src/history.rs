@@ -7,7 +7,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::Prompter;
 use prompter_storage::{
     DriftFilter, DriftRecord, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, Scope,
-    StorageError, TemplateFilter, TemplateRecord, VersionRecord,
+    StorageError, TemplateDelete, TemplateFilter, TemplateRecord, VersionRecord,
 };
 use uuid::Uuid;
 
@@ -39,45 +39,43 @@ impl Prompter {
     }
 
     /// Soft-deletes an active template, freeing its config hash;
-    /// `LabelInUse` while labels point to it.
+    /// `LabelInUse` while labels point to it (decided in the delete's
+    /// transaction, so a concurrent label move cannot slip in between).
     pub async fn delete_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<()> {
         let tpl = self.get_template(scope, id).await?;
-        let labels = self.inner.store.labels_of_template(id).await?;
-        if !labels.is_empty() {
-            return Err(ServiceError::LabelInUse { labels });
-        }
-        self.inner
+        let event = self
+            .template_event("template.deleted", &(&tpl).into())
+            .map(|(id, body)| (id, body.to_string()));
+        match self
+            .inner
             .store
-            .soft_delete_template(scope, id)
+            .soft_delete_template(scope, id, event)
             .await
-            .map_err(template_missing)?;
-        self.template_event("template.deleted", &tpl).await;
-        Ok(())
+            .map_err(template_missing)?
+        {
+            TemplateDelete::Deleted => Ok(()),
+            TemplateDelete::LabelsInUse(labels) => Err(ServiceError::LabelInUse { labels }),
+        }
     }
 
     /// Restores a deleted template; `TemplateExists` names the active twin.
     pub async fn restore_template(&self, scope: &Scope, id: Uuid) -> ServiceResult<TemplateRecord> {
-        let was_deleted = self.get_template(scope, id).await?.deleted_at.is_some();
-        match self.inner.store.restore_template(scope, id).await {
-            Ok(t) => {
-                if was_deleted {
-                    self.template_event("template.restored", &t).await;
-                }
-                Ok(t)
-            }
+        let tpl = self.get_template(scope, id).await?;
+        let event = self
+            .template_event("template.restored", &(&tpl).into())
+            .map(|(id, body)| (id, body.to_string()));
+        match self.inner.store.restore_template(scope, id, event).await {
+            Ok(t) => Ok(t),
             Err(StorageError::Conflict {
                 existing_template_id,
-            }) => {
-                let tpl = self.get_template(scope, id).await?;
-                Err(self
-                    .template_exists(
-                        &tpl.org_id,
-                        &tpl.workspace_id,
-                        &tpl.config_hash,
-                        existing_template_id,
-                    )
-                    .await)
-            }
+            }) => Err(self
+                .template_exists(
+                    &tpl.org_id,
+                    &tpl.workspace_id,
+                    &tpl.config_hash,
+                    existing_template_id,
+                )
+                .await),
             Err(e) => Err(template_missing(e)),
         }
     }

@@ -8,8 +8,8 @@ use chrono::{SecondsFormat, Utc};
 use prompter_domain::render::{added_variables, render, PromptText, RenderError, Rendered};
 use prompter_domain::Json;
 use prompter_storage::{
-    LabelEvent, LabelMove, Page, PageRequest, PromptKey, PromptSummary, RevisionSummary, Scope,
-    TemplateRecord,
+    LabelEvent, LabelMove, LabelledRevision, Page, PageRequest, PromptKey, PromptSummary,
+    RevisionRef, RevisionSummary, RevisionTag, Scope, TemplateRecord,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -27,6 +27,15 @@ pub enum Selector {
 }
 
 impl Selector {
+    /// The storage lookup it means (`latest` is the newest active revision).
+    pub fn as_ref(&self) -> RevisionRef<'_> {
+        match self {
+            Selector::Label(l) if l == LATEST => RevisionRef::Latest,
+            Selector::Label(l) => RevisionRef::Label(l),
+            Selector::Revision(n) => RevisionRef::Number(*n),
+        }
+    }
+
     /// The label, when addressed by one.
     pub fn label(&self) -> Option<&str> {
         match self {
@@ -99,6 +108,29 @@ pub fn render_template(t: &TemplateRecord, vars: &Json) -> ServiceResult<Rendere
     })
 }
 
+/// Who a template lifecycle event is about.
+pub(crate) struct TemplateEventSubject<'a> {
+    /// None until the insert allocates it (with the revision).
+    pub(crate) id: Option<Uuid>,
+    pub(crate) org_id: &'a str,
+    pub(crate) workspace_id: &'a str,
+    pub(crate) name: &'a str,
+    /// None until the insert allocates it.
+    pub(crate) revision: Option<i64>,
+}
+
+impl<'a> From<&'a TemplateRecord> for TemplateEventSubject<'a> {
+    fn from(t: &'a TemplateRecord) -> Self {
+        TemplateEventSubject {
+            id: Some(t.id),
+            org_id: &t.org_id,
+            workspace_id: &t.workspace_id,
+            name: &t.name,
+            revision: Some(t.revision),
+        }
+    }
+}
+
 fn occurred_at() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -139,37 +171,34 @@ impl Prompter {
         }
     }
 
-    /// The revision a selector means, with the labels pointing to it.
-    /// A deleted revision is found by number, never through a label.
+    /// The revision a selector means, with the labels pointing to it (one
+    /// query). A deleted revision is found by number, never through a label.
     pub async fn resolve_prompt(
         &self,
         key: &PromptKey,
         sel: &Selector,
     ) -> ServiceResult<ResolvedPrompt> {
-        let store = &self.inner.store;
-        let labels = store.prompt_labels(key).await?;
-        let template = match sel {
-            Selector::Revision(n) => store.get_revision(key, *n).await?,
-            Selector::Label(l) if l == LATEST => store.latest_revision(key).await?,
-            Selector::Label(l) => match labels.iter().find(|x| &x.label == l) {
-                Some(x) => store.get_revision(key, x.revision).await?,
-                None => None,
-            },
-        };
-        let Some(template) = template else {
-            let otherwise = match sel {
-                Selector::Revision(_) => ServiceError::RevisionNotFound,
-                Selector::Label(l) if l == LATEST => ServiceError::PromptNotFound,
-                Selector::Label(_) => ServiceError::LabelNotFound,
+        let found = self.inner.store.find_revision(key, sel.as_ref()).await?;
+        let Some(LabelledRevision { template, labels }) = found else {
+            let otherwise = match sel.as_ref() {
+                RevisionRef::Number(_) => ServiceError::RevisionNotFound,
+                RevisionRef::Latest => ServiceError::PromptNotFound,
+                RevisionRef::Label(_) => ServiceError::LabelNotFound,
             };
             return Err(self.prompt_missing(key, otherwise).await);
         };
-        let labels = labels
-            .into_iter()
-            .filter(|l| l.revision == template.revision)
-            .map(|l| l.label)
-            .collect();
         Ok(ResolvedPrompt { template, labels })
+    }
+
+    /// What [`Prompter::resolve_prompt`] would find, reduced to what an ETag
+    /// covers (a small row: conditional fetches answer 304 from it); None
+    /// when nothing is found (resolve it for the error).
+    pub async fn resolve_tag(
+        &self,
+        key: &PromptKey,
+        sel: &Selector,
+    ) -> ServiceResult<Option<RevisionTag>> {
+        Ok(self.inner.store.revision_tag(key, sel.as_ref()).await?)
     }
 
     /// Moves (or creates) a label; see [`LabelMoveRequest`].
@@ -243,6 +272,8 @@ impl Prompter {
                         return Err(ServiceError::LabelConflict { current });
                     }
                 }
+                // Deleted since it was read above.
+                LabelMove::TargetGone => return Err(ServiceError::RevisionNotFound),
             }
         }
         Err(ServiceError::LabelConflict {
@@ -305,33 +336,39 @@ impl Prompter {
         Ok((tpl, rendered))
     }
 
-    /// An outbox event (id and body) when webhooks are on: `body` plus
+    /// An outbox event (id and JSON body) when webhooks are on: `body` plus
     /// `event_id` and `occurred_at`.
-    pub(crate) fn event(&self, mut body: Value) -> Option<(Uuid, String)> {
+    pub(crate) fn event_value(&self, mut body: Value) -> Option<(Uuid, Value)> {
         if !self.inner.cfg.webhook_enabled {
             return None;
         }
         let id = Uuid::now_v7();
         body["event_id"] = json!(id);
         body["occurred_at"] = json!(occurred_at());
-        Some((id, body.to_string()))
+        Some((id, body))
     }
 
-    /// Enqueues a template lifecycle event (`template.created`, …) when
-    /// webhooks are on. Best effort after the change: a failure is logged.
-    pub(crate) async fn template_event(&self, kind: &str, t: &TemplateRecord) {
-        let Some((id, body)) = self.event(json!({
+    /// [`Prompter::event_value`] as stored text.
+    pub(crate) fn event(&self, body: Value) -> Option<(Uuid, String)> {
+        self.event_value(body).map(|(id, b)| (id, b.to_string()))
+    }
+
+    /// A template lifecycle event (`template.created`, …) when webhooks
+    /// are on: its id and JSON body (storage enqueues it in the
+    /// transaction of the change, and fills in a create's `template_id`
+    /// and `revision`).
+    pub(crate) fn template_event(
+        &self,
+        kind: &str,
+        t: &TemplateEventSubject<'_>,
+    ) -> Option<(Uuid, Value)> {
+        self.event_value(json!({
             "type": kind,
             "org_id": t.org_id,
             "workspace_id": t.workspace_id,
             "prompt": t.name,
             "template_id": t.id,
             "revision": t.revision,
-        })) else {
-            return;
-        };
-        if let Err(e) = self.inner.store.enqueue_outbox(id, &body).await {
-            tracing::warn!(error = %e, kind, "release event not enqueued");
-        }
+        }))
     }
 }

@@ -1,6 +1,7 @@
 //! Create and check-duplicate: canonicalise, hash, let the database decide.
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::prompts::TemplateEventSubject;
 use crate::Prompter;
 use prompter_domain::{
     canonicalize, resolve_provider, validate, CanonicalConfig, ConfigHash, TemplateRequest,
@@ -68,11 +69,23 @@ impl Prompter {
             config_canonical_json: id.canonical.as_str().to_owned(),
             created_by: req.created_by.clone(),
         };
-        match self.inner.store.insert_template(new).await {
-            Ok(rec) => {
-                self.template_event("template.created", &rec).await;
-                Ok(rec)
-            }
+        let event = self.template_event(
+            "template.created",
+            &TemplateEventSubject {
+                id: None,
+                org_id: &new.org_id,
+                workspace_id: &new.workspace_id,
+                name: &new.name,
+                revision: None,
+            },
+        );
+        match self
+            .inner
+            .store
+            .insert_template_with_event(new, event)
+            .await
+        {
+            Ok(rec) => Ok(rec),
             Err(StorageError::Conflict {
                 existing_template_id,
             }) => Err(self

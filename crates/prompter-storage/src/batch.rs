@@ -27,6 +27,10 @@
 //! concurrent chunks lock counters in the same order) for the rows that were
 //! actually inserted, in id (= creation) order, and sets them. A row skipped
 //! by the unique index takes no number; numbers are gapless per prompt.
+//! A row may carry a webhook event (`template.created`): its body gets the
+//! row's id and revision and is written to `webhook_outbox` in the same
+//! transaction, so a created template has exactly one event and a skipped
+//! or failed row none.
 
 use crate::error::DbFail;
 use crate::sql::WriteTx;
@@ -62,6 +66,16 @@ pub struct InsertSpec {
 
 /// The prompt a numbered row belongs to: (org, workspace, name).
 pub(crate) type PromptKey = (String, String, String);
+
+/// What a numbered row carries besides its values.
+#[derive(Debug)]
+pub(crate) struct Numbered {
+    /// Its prompt.
+    pub(crate) prompt: PromptKey,
+    /// A webhook event (id, JSON object body) enqueued with the row; the
+    /// body's `template_id` and `revision` members are set to the row's.
+    pub(crate) event: Option<(Uuid, serde_json::Value)>,
+}
 
 /// What happened to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,11 +136,14 @@ struct Job {
     /// this order, so two chunks in flight take row locks in the same order
     /// and cannot deadlock on PostgreSQL.
     key: String,
-    /// The prompt of a numbered row.
-    prompt: Option<PromptKey>,
+    /// The prompt (and event) of a numbered row.
+    numbered: Option<Numbered>,
     values: Vec<Value>,
     reply: Reply,
 }
+
+/// A row of a chunk as [`Writer::exec`] sees it.
+type RowRef<'a> = (Uuid, Option<&'a Numbered>);
 
 /// The sending side; cheap to clone. The writer task ends when the last
 /// clone is dropped.
@@ -170,13 +187,13 @@ impl InsertBatcher {
     }
 
     /// Inserts one row (`values` in the spec's column order, `id` first;
-    /// `key` its unique key, or empty; `prompt` for numbered specs) and
+    /// `key` its unique key, or empty; `numbered` for numbered specs) and
     /// waits for its commit.
     pub(crate) async fn insert(
         &self,
         id: Uuid,
         key: String,
-        prompt: Option<PromptKey>,
+        numbered: Option<Numbered>,
         values: Vec<Value>,
     ) -> Result<Written, DbFail> {
         let (reply, done) = oneshot::channel();
@@ -185,7 +202,7 @@ impl InsertBatcher {
             .send(Job {
                 id,
                 key,
-                prompt,
+                numbered,
                 values,
                 reply,
             })
@@ -242,7 +259,7 @@ impl Writer {
     async fn write_chunk(&self, mut chunk: Vec<Job>) {
         if chunk.len() == 1 {
             let job = chunk.pop().expect("one job");
-            let rows = [(job.id, job.prompt.as_ref())];
+            let rows = [(job.id, job.numbered.as_ref())];
             let res = self
                 .exec(&rows, job.values)
                 .await
@@ -254,8 +271,7 @@ impl Writer {
             .iter()
             .flat_map(|j| j.values.iter().cloned())
             .collect();
-        let rows: Vec<(Uuid, Option<&PromptKey>)> =
-            chunk.iter().map(|j| (j.id, j.prompt.as_ref())).collect();
+        let rows: Vec<RowRef<'_>> = chunk.iter().map(|j| (j.id, j.numbered.as_ref())).collect();
         let res = self.exec(&rows, values).await;
         drop(rows);
         match res {
@@ -267,7 +283,7 @@ impl Writer {
             Err(_) => {
                 // One row may be bad: give every row its own statement and answer.
                 for job in chunk {
-                    let rows = [(job.id, job.prompt.as_ref())];
+                    let rows = [(job.id, job.numbered.as_ref())];
                     let res = self
                         .exec(&rows, job.values)
                         .await
@@ -300,11 +316,7 @@ impl Writer {
 
     /// One multi-row statement (numbered specs: one transaction); the ids it
     /// inserted with their revisions (empty without a tail).
-    async fn exec(
-        &self,
-        rows: &[(Uuid, Option<&PromptKey>)],
-        values: Vec<Value>,
-    ) -> Result<Returned, DbFail> {
+    async fn exec(&self, rows: &[RowRef<'_>], values: Vec<Value>) -> Result<Returned, DbFail> {
         let stmt = self.insert_stmt(rows.len(), values);
         if self.spec.numbered {
             return self.exec_numbered(rows, stmt).await;
@@ -362,7 +374,7 @@ impl Writer {
     /// (specs without a tail: every row is inserted or the statement fails).
     async fn exec_then(
         &self,
-        rows: &[(Uuid, Option<&PromptKey>)],
+        rows: &[RowRef<'_>],
         insert: Statement,
         after: fn(Backend, &[Uuid]) -> Statement,
     ) -> Result<Returned, DbFail> {
@@ -375,19 +387,20 @@ impl Writer {
         Ok(HashMap::new())
     }
 
-    /// Inserts, then numbers the inserted rows per prompt, in one transaction.
+    /// Inserts, then numbers the inserted rows per prompt and enqueues
+    /// their events, in one transaction.
     async fn exec_numbered(
         &self,
-        rows: &[(Uuid, Option<&PromptKey>)],
+        rows: &[RowRef<'_>],
         insert: Statement,
     ) -> Result<Returned, DbFail> {
         let mut tx = self.begin().await?;
         let inserted = self.ids(&tx.query_all(insert).await?)?;
         // Inserted rows per prompt, each in id (creation) order.
         let mut by_prompt: BTreeMap<&PromptKey, Vec<Uuid>> = BTreeMap::new();
-        for (id, prompt) in rows {
-            if let (true, Some(p)) = (inserted.contains(id), prompt) {
-                by_prompt.entry(*p).or_default().push(*id);
+        for (id, numbered) in rows {
+            if let (true, Some(n)) = (inserted.contains(id), numbered) {
+                by_prompt.entry(&n.prompt).or_default().push(*id);
             }
         }
         let mut out: Returned = inserted.iter().map(|id| (*id, None)).collect();
@@ -460,6 +473,23 @@ impl Writer {
         });
         tx.execute(Statement::from_sql_and_values(b.db(), sql, values))
             .await?;
+        // 3. The inserted rows' events.
+        let events: Vec<(Uuid, String)> = assigned
+            .iter()
+            .filter_map(|(id, rev)| {
+                let (_, Some(n)) = rows.iter().find(|(r, _)| r == id)? else {
+                    return None;
+                };
+                let (event_id, body) = n.event.as_ref()?;
+                let mut body = body.clone();
+                body["template_id"] = serde_json::Value::from(id.to_string());
+                body["revision"] = serde_json::Value::from(*rev);
+                Some((*event_id, body.to_string()))
+            })
+            .collect();
+        if !events.is_empty() {
+            tx.execute(outbox_insert(b, &events)).await?;
+        }
         tx.commit().await?;
         for (id, rev) in assigned {
             out.insert(id, Some(rev));
@@ -467,11 +497,39 @@ impl Writer {
         Ok(out)
     }
 
-    /// `INSERT INTO … VALUES (…), … {tail}` for `rows` rows.
+    /// `INSERT INTO … VALUES (…), … {tail}` for `rows` rows (see [`InsertSpec::sql`]).
     fn insert_stmt(&self, rows: usize, values: Vec<Value>) -> Statement {
         debug_assert_eq!(values.len(), rows * self.spec.width());
         Statement::from_sql_and_values(self.backend.db(), self.spec.sql(rows), values)
     }
+}
+
+/// One multi-row insert of webhook deliveries (event id, payload), due now.
+fn outbox_insert(b: Backend, events: &[(Uuid, String)]) -> Statement {
+    let mut sql = String::from(
+        "INSERT INTO webhook_outbox (id, event_id, payload, attempts, next_attempt_at, \
+         delivered_at, last_error, created_at) VALUES ",
+    );
+    let now = b.ts(crate::sql::now());
+    let mut values = Vec::with_capacity(events.len() * 3 + 1);
+    values.push(now);
+    for (i, (event_id, payload)) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let p = i * 3 + 2;
+        sql.push_str(&format!(
+            "(${p}, ${}, ${}, 0, $1, NULL, NULL, $1)",
+            p + 1,
+            p + 2
+        ));
+        values.extend([
+            b.uuid(Uuid::now_v7()),
+            b.uuid(*event_id),
+            crate::sql::text(payload),
+        ]);
+    }
+    Statement::from_sql_and_values(b.db(), sql, values)
 }
 
 #[cfg(test)]

@@ -98,8 +98,9 @@ pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
-    BudgetRecord, LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
-    UsageKey, UsageQuery, UsageRow, API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    BudgetRecord, LabelEvent, LabelMove, LabelRecord, LabelledRevision, PromptKey, PromptSummary,
+    RevisionRef, RevisionSummary, RevisionTag, TemplateDelete, UsageKey, UsageQuery, UsageRow,
+    API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

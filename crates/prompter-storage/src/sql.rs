@@ -295,4 +295,11 @@ impl WriteTx {
             WriteTx::Sqlite { tx, _gate } => Ok(tx.commit().await?),
         }
     }
+
+    pub(crate) async fn rollback(self) -> Result<(), DbFail> {
+        match self {
+            WriteTx::Orm(tx) => Ok(tx.rollback().await?),
+            WriteTx::Sqlite { tx, _gate } => Ok(tx.rollback().await?),
+        }
+    }
 }

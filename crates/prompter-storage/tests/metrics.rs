@@ -113,7 +113,7 @@ async fn unique_violations_and_inserts_are_counted() {
             .unwrap()
             .unwrap();
         store
-            .soft_delete_template(&Scope::Unrestricted, winner.id)
+            .soft_delete_template(&Scope::Unrestricted, winner.id, None)
             .await
             .unwrap();
         store
@@ -121,7 +121,7 @@ async fn unique_violations_and_inserts_are_counted() {
             .await
             .unwrap();
         assert!(store
-            .restore_template(&Scope::Unrestricted, winner.id)
+            .restore_template(&Scope::Unrestricted, winner.id, None)
             .await
             .is_err());
         assert_eq!(count(tpl) - t0, 8);

@@ -98,10 +98,13 @@ async fn soft_delete_frees_the_hash(db: TestDb) {
         .insert_template(new_template("org", "ws", "h"))
         .await
         .unwrap();
-    store.soft_delete_template(&scope, first.id).await.unwrap();
+    store
+        .soft_delete_template(&scope, first.id, None)
+        .await
+        .unwrap();
     // already deleted -> NotFound
     assert!(matches!(
-        store.soft_delete_template(&scope, first.id).await,
+        store.soft_delete_template(&scope, first.id, None).await,
         Err(StorageError::NotFound)
     ));
     // deleted ones are still readable by id
@@ -147,28 +150,43 @@ async fn restore_into_a_collision_is_a_conflict(db: TestDb) {
         .insert_template(new_template("org", "ws", "h"))
         .await
         .unwrap();
-    store.soft_delete_template(&scope, first.id).await.unwrap();
+    store
+        .soft_delete_template(&scope, first.id, None)
+        .await
+        .unwrap();
     let twin = store
         .insert_template(new_template("org", "ws", "h"))
         .await
         .unwrap();
-    match store.restore_template(&scope, first.id).await {
+    match store.restore_template(&scope, first.id, None).await {
         Err(StorageError::Conflict {
             existing_template_id,
         }) => assert_eq!(existing_template_id, Some(twin.id)),
         other => panic!("expected Conflict, got {other:?}"),
     }
     // free the hash again: restore now works, and is idempotent
-    store.soft_delete_template(&scope, twin.id).await.unwrap();
-    let restored = store.restore_template(&scope, first.id).await.unwrap();
+    store
+        .soft_delete_template(&scope, twin.id, None)
+        .await
+        .unwrap();
+    let restored = store
+        .restore_template(&scope, first.id, None)
+        .await
+        .unwrap();
     assert_eq!(restored.id, first.id);
     assert!(restored.deleted_at.is_none());
     assert_eq!(
-        store.restore_template(&scope, first.id).await.unwrap().id,
+        store
+            .restore_template(&scope, first.id, None)
+            .await
+            .unwrap()
+            .id,
         first.id
     );
     assert!(matches!(
-        store.restore_template(&scope, uuid::Uuid::now_v7()).await,
+        store
+            .restore_template(&scope, uuid::Uuid::now_v7(), None)
+            .await,
         Err(StorageError::NotFound)
     ));
 }
@@ -196,11 +214,11 @@ async fn wrong_scope_sees_nothing(db: TestDb) {
             .unwrap();
         assert!(page.items.is_empty(), "{scope:?}");
         assert!(matches!(
-            store.soft_delete_template(scope, t.id).await,
+            store.soft_delete_template(scope, t.id, None).await,
             Err(StorageError::NotFound)
         ));
         assert!(matches!(
-            store.restore_template(scope, t.id).await,
+            store.restore_template(scope, t.id, None).await,
             Err(StorageError::NotFound)
         ));
     }

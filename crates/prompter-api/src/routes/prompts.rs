@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
+use uuid::Uuid;
 
 /// `org_id` / `workspace_id` of the prompt routes.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -209,12 +210,13 @@ pub async fn revisions(
     Ok(HttpResponse::Ok().json(List::from_page(p, RevisionView::from)))
 }
 
-/// The ETag of a fetched prompt: everything in the body that can change.
-fn etag(t: &prompter_storage::TemplateRecord, labels: &[String]) -> String {
+/// The ETag of a fetched prompt: everything in the body that can change
+/// (the template and so its texts, its config, deletion, its labels).
+fn etag(id: Uuid, config_hash: &str, deleted: bool, labels: &[String]) -> String {
     let mut h = Sha256::new();
-    h.update(t.id.as_bytes());
-    h.update(t.config_hash.as_bytes());
-    h.update([u8::from(t.deleted_at.is_some())]);
+    h.update(id.as_bytes());
+    h.update(config_hash.as_bytes());
+    h.update([u8::from(deleted)]);
     for l in labels {
         h.update(b"\x1f");
         h.update(l.as_bytes());
@@ -257,15 +259,23 @@ pub async fn fetch(
         path.into_inner(),
     );
     let sel = selector(q.label, q.revision)?;
-    let found = state.prompter.resolve_prompt(&k, &sel).await?;
-    let tag = etag(&found.template, &found.labels);
     let cache = format!("private, max-age={}", state.releases.max_age_secs);
-    if not_modified(&req, &tag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .finish());
+    // A conditional request reads only what the ETag covers first: a
+    // client polling an unchanged prompt costs one small-row query.
+    if req.headers().contains_key(header::IF_NONE_MATCH) {
+        if let Some(t) = state.prompter.resolve_tag(&k, &sel).await? {
+            let tag = etag(t.template_id, &t.config_hash, t.deleted, &t.labels);
+            if not_modified(&req, &tag) {
+                return Ok(HttpResponse::NotModified()
+                    .insert_header((header::ETAG, tag))
+                    .insert_header((header::CACHE_CONTROL, cache))
+                    .finish());
+            }
+        }
     }
+    let found = state.prompter.resolve_prompt(&k, &sel).await?;
+    let t = &found.template;
+    let tag = etag(t.id, &t.config_hash, t.deleted_at.is_some(), &found.labels);
     let vars = variables(prompt_text(&found.template));
     let revision = found.template.revision;
     Ok(HttpResponse::Ok()

@@ -340,6 +340,43 @@ async fn concurrent_moves_with_the_same_expected_revision_one_wins() {
 }
 
 #[tokio::test]
+async fn concurrent_delete_and_label_move_never_leave_a_label_on_a_deleted_template() {
+    for db in backends() {
+        let app = spawn(db).await;
+        let p = Prompt::new("contested");
+        app.create(&p.body("one {{x}}", "")).await;
+        let t2 = app.create(&p.body("two {{x}}", "")).await;
+        let lbl = p.url("/labels/live", "");
+        put(&app, &lbl, json!({"revision": 1})).await;
+        let del = format!("/api/prompt-templates/{t2}");
+        for round in 0..10 {
+            let (d, m) = tokio::join!(
+                delete(&app, &del),
+                put(&app, &lbl, json!({"revision": 2, "expected_revision": 1})),
+            );
+            match (d.0, m.0) {
+                // The delete first: the move finds the revision deleted.
+                (204, 404) => {
+                    assert_eq!(m.1["detail"]["code"], "REVISION_NOT_FOUND");
+                    let (s, _) = app.post(&format!("{del}/restore"), &json!({})).await;
+                    assert_eq!(s, 200);
+                }
+                // The move first: the delete is refused, naming the label.
+                (409, 200) => {
+                    assert_eq!(d.1["detail"]["code"], "LABEL_IN_USE");
+                    assert_eq!(d.1["detail"]["labels"], json!(["live"]));
+                    put(&app, &lbl, json!({"revision": 1})).await;
+                }
+                other => panic!("{db:?} round {round}: {other:?} {d:?} {m:?}"),
+            }
+            let (_, v) = app.get(&p.url("", "&label=live")).await;
+            assert_eq!(v["revision"], 1, "{v}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn render_and_run_by_label() {
     for db in backends() {
         let app = spawn(db).await;

@@ -15,7 +15,10 @@ mod versions;
 pub use budgets::BudgetRecord;
 pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
-pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
+pub use prompts::{
+    LabelEvent, LabelMove, LabelRecord, LabelledRevision, PromptKey, PromptSummary, RevisionRef,
+    RevisionSummary, RevisionTag,
+};
 pub use results::RESULT_INSERT;
-pub use templates::TEMPLATE_INSERT;
+pub use templates::{TemplateDelete, TEMPLATE_INSERT};
 pub use usage::{UsageKey, UsageQuery, UsageRow};

@@ -11,17 +11,136 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, Query};
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 const TEMPLATES: &str = "prompt_templates";
 const LABELS: &str = "prompt_labels";
 const HISTORY: &str = "prompt_label_history";
 
-/// Every template column, for the revision lookups.
-const TEMPLATE_COLUMNS: &str = "id, org_id, workspace_id, name, provider, system_instructions, \
-    user_prompt_template, country_set, model_id, inference_params, tools_spec, response_format, \
-    grounding_profile_id, grounding_snapshot_id, retrieval_params, config_hash, \
-    config_canonical_json, created_by, created_at, deleted_at, revision";
+/// Every template column (of `t`), for the revision lookups.
+const TEMPLATE_COLUMNS: &str = "t.id, t.org_id, t.workspace_id, t.name, t.provider, \
+    t.system_instructions, t.user_prompt_template, t.country_set, t.model_id, \
+    t.inference_params, t.tools_spec, t.response_format, t.grounding_profile_id, \
+    t.grounding_snapshot_id, t.retrieval_params, t.config_hash, t.config_canonical_json, \
+    t.created_by, t.created_at, t.deleted_at, t.revision";
+
+/// What an ETag is computed from (see [`Store::revision_tag`]).
+const TAG_COLUMNS: &str = "t.id, t.config_hash, t.deleted_at, t.revision";
+
+/// Which revision of a prompt a lookup means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionRef<'a> {
+    /// What a label points to (never a deleted revision).
+    Label(&'a str),
+    /// A revision number (deleted or not).
+    Number(i64),
+    /// The newest active revision.
+    Latest,
+}
+
+/// A revision's template with the labels pointing to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledRevision {
+    /// The template.
+    pub template: TemplateRecord,
+    /// Labels pointing to it, by name.
+    pub labels: Vec<String>,
+}
+
+/// The small part of a revision that a conditional fetch compares: what
+/// can change in the answer (see [`Store::revision_tag`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionTag {
+    /// The template.
+    pub template_id: Uuid,
+    /// Its config hash.
+    pub config_hash: String,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Revision number.
+    pub revision: i64,
+    /// Labels pointing to it, by name.
+    pub labels: Vec<String>,
+}
+
+/// The one statement of a revision lookup: `columns` of the template `t`
+/// that `by` means, plus `labels` (the labels pointing to it, joined by
+/// `,`, which no label name contains). A label is resolved by joining its
+/// row to the template, so every lookup is one round trip.
+fn revision_sql(backend: Backend, columns: &str, by: RevisionRef<'_>) -> String {
+    let agg = match backend {
+        Backend::Postgres => "string_agg(x.label, ',')",
+        Backend::Sqlite => "group_concat(x.label, ',')",
+    };
+    let head = format!(
+        "SELECT {columns}, (SELECT {agg} FROM prompt_labels x WHERE x.template_id = t.id) \
+         AS labels FROM "
+    );
+    let tail = match by {
+        RevisionRef::Label(_) => {
+            "prompt_labels l JOIN prompt_templates t ON t.id = l.template_id \
+             WHERE l.org_id = $1 AND l.workspace_id = $2 AND l.name = $3 AND l.label = $4 \
+             AND t.deleted_at IS NULL"
+        }
+        RevisionRef::Number(_) => {
+            "prompt_templates t \
+             WHERE t.org_id = $1 AND t.workspace_id = $2 AND t.name = $3 AND t.revision = $4"
+        }
+        RevisionRef::Latest => {
+            "prompt_templates t \
+             WHERE t.org_id = $1 AND t.workspace_id = $2 AND t.name = $3 \
+             AND t.deleted_at IS NULL AND t.revision IS NOT NULL \
+             ORDER BY t.revision DESC LIMIT 1"
+        }
+    };
+    head + tail
+}
+
+/// [`revision_sql`] for every backend, column set and kind of lookup,
+/// built once (these are the hot path of fetch by label).
+struct RevisionSql {
+    /// `[backend][full columns?][label, number, latest]`.
+    texts: [[[String; 3]; 2]; 2],
+}
+
+static REVISION_SQL: LazyLock<RevisionSql> = LazyLock::new(|| {
+    let by = [
+        RevisionRef::Label(""),
+        RevisionRef::Number(0),
+        RevisionRef::Latest,
+    ];
+    let per = |b: Backend, cols: &str| by.map(|r| revision_sql(b, cols, r));
+    let per_backend = |b: Backend| [per(b, TAG_COLUMNS), per(b, TEMPLATE_COLUMNS)];
+    RevisionSql {
+        texts: [per_backend(Backend::Postgres), per_backend(Backend::Sqlite)],
+    }
+});
+
+impl RevisionSql {
+    fn get(&self, backend: Backend, full: bool, by: RevisionRef<'_>) -> &str {
+        let b = match backend {
+            Backend::Postgres => 0,
+            Backend::Sqlite => 1,
+        };
+        let k = match by {
+            RevisionRef::Label(_) => 0,
+            RevisionRef::Number(_) => 1,
+            RevisionRef::Latest => 2,
+        };
+        &self.texts[b][usize::from(full)][k]
+    }
+}
+
+/// The `labels` column of a revision lookup, sorted.
+fn split_labels(r: &Row<'_>) -> Result<Vec<String>, StorageError> {
+    let mut labels: Vec<String> = r
+        .text_opt("labels")?
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    labels.sort_unstable();
+    Ok(labels)
+}
 
 /// A prompt: (org, workspace, name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +226,8 @@ pub enum LabelMove {
         /// Where it points now (None: absent).
         current: Option<i64>,
     },
+    /// The target revision is deleted (or gone) by now; nothing changed.
+    TargetGone,
 }
 
 fn cursor_err<E>(_: E) -> StorageError {
@@ -294,23 +415,72 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
+    /// The values of a revision lookup.
+    fn revision_values(key: &PromptKey, by: RevisionRef<'_>) -> Vec<sea_orm::Value> {
+        let mut values = key_values(key);
+        match by {
+            RevisionRef::Label(l) => values.push(sql::text(l)),
+            RevisionRef::Number(n) => values.push(sql::int(n)),
+            RevisionRef::Latest => {}
+        }
+        values
+    }
+
+    /// The revision `by` means, with the labels pointing to it: one
+    /// statement (a label is joined to its template).
+    pub async fn find_revision(
+        &self,
+        key: &PromptKey,
+        by: RevisionRef<'_>,
+    ) -> Result<Option<LabelledRevision>, StorageError> {
+        let sql = REVISION_SQL.get(self.backend, true, by);
+        let row = self
+            .q_one(self.stmt(sql, Self::revision_values(key, by)))
+            .await
+            .map_err(|e| e.into_storage(TEMPLATES))?;
+        let Some(row) = row else { return Ok(None) };
+        let r = self.row(&row);
+        Ok(Some(LabelledRevision {
+            template: decode_template(&r)?,
+            labels: split_labels(&r)?,
+        }))
+    }
+
+    /// What [`Store::find_revision`] would find, reduced to what can change
+    /// in a fetched prompt (id, config hash, deletion, labels): one
+    /// statement over a small row, for answering conditional requests
+    /// without reading the template's texts and JSON.
+    pub async fn revision_tag(
+        &self,
+        key: &PromptKey,
+        by: RevisionRef<'_>,
+    ) -> Result<Option<RevisionTag>, StorageError> {
+        let sql = REVISION_SQL.get(self.backend, false, by);
+        let row = self
+            .q_one(self.stmt(sql, Self::revision_values(key, by)))
+            .await
+            .map_err(|e| e.into_storage(TEMPLATES))?;
+        let Some(row) = row else { return Ok(None) };
+        let r = self.row(&row);
+        Ok(Some(RevisionTag {
+            template_id: r.uuid("id")?,
+            config_hash: r.text("config_hash")?,
+            deleted: r.ts_opt("deleted_at")?.is_some(),
+            revision: r.i64_opt("revision")?.unwrap_or(0),
+            labels: split_labels(&r)?,
+        }))
+    }
+
     /// One revision's template (deleted or not).
     pub async fn get_revision(
         &self,
         key: &PromptKey,
         revision: i64,
     ) -> Result<Option<TemplateRecord>, StorageError> {
-        let mut values = key_values(key);
-        values.push(sql::int(revision));
-        let sql = format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates \
-             WHERE org_id = $1 AND workspace_id = $2 AND name = $3 AND revision = $4"
-        );
-        let row = self
-            .q_one(self.stmt(&sql, values))
-            .await
-            .map_err(|e| e.into_storage(TEMPLATES))?;
-        row.map(|r| decode_template(&self.row(&r))).transpose()
+        Ok(self
+            .find_revision(key, RevisionRef::Number(revision))
+            .await?
+            .map(|r| r.template))
     }
 
     /// The newest active revision's template (what `latest` means).
@@ -318,16 +488,10 @@ impl Store {
         &self,
         key: &PromptKey,
     ) -> Result<Option<TemplateRecord>, StorageError> {
-        let sql = format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates \
-             WHERE org_id = $1 AND workspace_id = $2 AND name = $3 AND deleted_at IS NULL \
-             AND revision IS NOT NULL ORDER BY revision DESC LIMIT 1"
-        );
-        let row = self
-            .q_one(self.stmt(&sql, key_values(key)))
-            .await
-            .map_err(|e| e.into_storage(TEMPLATES))?;
-        row.map(|r| decode_template(&self.row(&r))).transpose()
+        Ok(self
+            .find_revision(key, RevisionRef::Latest)
+            .await?
+            .map(|r| r.template))
     }
 
     /// Every label of a prompt, by name.
@@ -375,10 +539,15 @@ impl Store {
     }
 
     /// Points `label` at `target` (a revision of the prompt `key`) if it
-    /// points at `guard` now (None: the label must not exist), and records
-    /// the move in the history, in one transaction. `outbox` (an event id
-    /// and its JSON body) is enqueued for webhook delivery in the same
-    /// transaction.
+    /// points at `guard` now (None: the label must not exist) and `target`
+    /// is not deleted, and records the move in the history, in one
+    /// transaction. `outbox` (an event id and its JSON body) is enqueued for
+    /// webhook delivery in the same transaction.
+    ///
+    /// The target's row is read with a share lock (PostgreSQL) before the
+    /// label is written, so a concurrent [`Store::soft_delete_template`]
+    /// either waits for this move and then sees its label, or deletes first
+    /// and this move finds the target deleted ([`LabelMove::TargetGone`]).
     pub async fn move_label(
         &self,
         key: &PromptKey,
@@ -413,6 +582,23 @@ impl Store {
         };
         if current != guard {
             return Ok(LabelMove::Conflict { current });
+        }
+        let share = match b {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let alive = tx
+            .query_one(self.stmt(
+                &format!(
+                    "SELECT id FROM prompt_templates WHERE id = $1 AND deleted_at IS NULL{share}"
+                ),
+                vec![b.uuid(target.id)],
+            ))
+            .await
+            .map_err(|e| e.into_storage(TEMPLATES))?;
+        if alive.is_none() {
+            tx.rollback().await.map_err(fail)?;
+            return Ok(LabelMove::TargetGone);
         }
         let now = sql::now();
         let mut row = values.clone();
@@ -524,7 +710,7 @@ impl Store {
     }
 
     /// Enqueues a webhook delivery inside `tx`.
-    async fn enqueue_outbox_in(
+    pub(crate) async fn enqueue_outbox_in(
         &self,
         tx: &mut sql::WriteTx,
         event_id: Uuid,

@@ -1,7 +1,7 @@
 //! Templates: insert (dedup by the partial unique index), find, get, list,
 //! soft delete, restore.
 
-use crate::batch::InsertSpec;
+use crate::batch::{InsertSpec, Numbered};
 use crate::entity::prompt_templates::{Column as C, Entity as Templates};
 use crate::error::count_unique_violation;
 use crate::sql::{self, Row};
@@ -72,6 +72,15 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<TemplateRecord, StorageError> {
     })
 }
 
+/// Outcome of [`Store::soft_delete_template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateDelete {
+    /// Deleted.
+    Deleted,
+    /// Not deleted: these labels (by name) point to it.
+    LabelsInUse(Vec<String>),
+}
+
 impl Store {
     /// Inserts a template (group-committed with concurrent creates, see
     /// [`crate::batch`]). The partial unique index
@@ -79,6 +88,18 @@ impl Store {
     /// with the same (org, workspace, config_hash) is `Conflict` carrying the
     /// active twin's id, and counts `prompter_db_unique_violation_total{table="prompt_templates"}`.
     pub async fn insert_template(&self, t: NewTemplate) -> Result<TemplateRecord, StorageError> {
+        self.insert_template_with_event(t, None).await
+    }
+
+    /// [`Store::insert_template`], enqueueing `event` (an id and a JSON
+    /// object body) for webhook delivery in the insert's transaction, with
+    /// the body's `template_id` and `revision` set to the new row's: a created
+    /// template has exactly one event, a refused or failed create none.
+    pub async fn insert_template_with_event(
+        &self,
+        t: NewTemplate,
+        event: Option<(Uuid, serde_json::Value)>,
+    ) -> Result<TemplateRecord, StorageError> {
         let b = self.backend;
         let id = Uuid::now_v7();
         let created_at = sql::now();
@@ -109,10 +130,13 @@ impl Store {
             "{}\u{1f}{}\u{1f}{}",
             t.org_id, t.workspace_id, t.config_hash
         );
-        let prompt = (t.org_id.clone(), t.workspace_id.clone(), t.name.clone());
+        let numbered = Numbered {
+            prompt: (t.org_id.clone(), t.workspace_id.clone(), t.name.clone()),
+            event,
+        };
         let written = self
             .templates
-            .insert(id, key, Some(prompt), values)
+            .insert(id, key, Some(numbered), values)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
         if !written.inserted {
@@ -238,10 +262,25 @@ impl Store {
         .await
     }
 
-    /// Soft-deletes a template, freeing its config hash for a new template.
-    /// `NotFound` if absent, outside `scope`, or already deleted.
-    pub async fn soft_delete_template(&self, scope: &Scope, id: Uuid) -> Result<(), StorageError> {
+    /// Soft-deletes a template, freeing its config hash for a new template,
+    /// unless labels point to it (then nothing changes). `NotFound` if
+    /// absent, outside `scope`, or already deleted. `event` (an id and its
+    /// body) is enqueued for webhook delivery in the same transaction.
+    ///
+    /// Atomic with label moves ([`Store::move_label`] locks its target row
+    /// and refuses a deleted one): the row is updated first, which waits
+    /// for a move holding its lock, and the labels are read after that, by
+    /// a statement that sees the move's commit (PostgreSQL runs each
+    /// statement of a READ COMMITTED transaction on a fresh snapshot; SQLite
+    /// has one writer). So a label never points to a deleted template.
+    pub async fn soft_delete_template(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        event: Option<(Uuid, String)>,
+    ) -> Result<TemplateDelete, StorageError> {
         let b = self.backend;
+        let fail = |e: crate::error::DbFail| e.into_storage(TABLE);
         let q = Query::update()
             .table(Templates)
             .value(C::DeletedAt, b.ts(sql::now()))
@@ -249,26 +288,48 @@ impl Store {
             .and_where(Expr::col(C::DeletedAt).is_null())
             .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
             .to_owned();
-        let n = self
-            .w_exec(b.db().build(&q))
-            .await
-            .map_err(|e| e.into_storage(TABLE))?;
-        if n == 0 {
+        let mut tx = self.begin_write().await.map_err(fail)?;
+        if tx.execute(b.db().build(&q)).await.map_err(fail)? == 0 {
+            tx.rollback().await.map_err(fail)?;
             return Err(StorageError::NotFound);
         }
-        Ok(())
+        let labels = tx
+            .query_all(self.stmt(
+                "SELECT label FROM prompt_labels WHERE template_id = $1 ORDER BY label",
+                vec![b.uuid(id)],
+            ))
+            .await
+            .map_err(|e| e.into_storage("prompt_labels"))?
+            .iter()
+            .map(|r| self.row(r).text("label"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !labels.is_empty() {
+            tx.rollback().await.map_err(fail)?;
+            return Ok(TemplateDelete::LabelsInUse(labels));
+        }
+        if let Some((event_id, payload)) = event {
+            self.enqueue_outbox_in(&mut tx, event_id, &payload, sql::now())
+                .await?;
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(TemplateDelete::Deleted)
     }
 
     /// Restores a soft-deleted template (an active one is returned as is).
     /// `Conflict { existing_template_id }` if an active twin with the same
     /// config exists by now (decided by the unique index); `NotFound` if
     /// absent or outside `scope`.
+    /// `event` (an id and its body) is enqueued for webhook delivery in the
+    /// same transaction when the template is restored (not when it was
+    /// active already).
     pub async fn restore_template(
         &self,
         scope: &Scope,
         id: Uuid,
+        event: Option<(Uuid, String)>,
     ) -> Result<TemplateRecord, StorageError> {
         let b = self.backend;
+        let fail = |e: crate::error::DbFail| e.into_storage(TABLE);
         let q = Query::update()
             .table(Templates)
             .value(C::DeletedAt, b.ts_opt(None))
@@ -277,21 +338,33 @@ impl Store {
             .cond_where(scope.cond(C::OrgId, C::WorkspaceId))
             .returning(Query::returning().columns(C::iter()))
             .to_owned();
-        match self.w_one(b.db().build(&q)).await {
-            Ok(Some(row)) => decode(&self.row(&row)),
-            // absent, outside scope, or already active
-            Ok(None) => self.get_template(scope, id).await,
-            Err(e) if e.is_unique() => {
-                count_unique_violation(TABLE);
-                let me = self.get_template(scope, id).await?;
-                let twin = self
-                    .find_active_by_hash(&me.org_id, &me.workspace_id, &me.config_hash)
-                    .await?;
-                Err(StorageError::Conflict {
-                    existing_template_id: twin.map(|t| t.id),
-                })
+        let mut tx = self.begin_write().await.map_err(fail)?;
+        let unique = match tx.query_one(b.db().build(&q)).await {
+            Ok(Some(row)) => {
+                let t = decode(&self.row(&row))?;
+                if let Some((event_id, payload)) = event {
+                    self.enqueue_outbox_in(&mut tx, event_id, &payload, sql::now())
+                        .await?;
+                }
+                tx.commit().await.map_err(fail)?;
+                return Ok(t);
             }
-            Err(e) => Err(e.into_storage(TABLE)),
+            // absent, outside scope, or already active
+            Ok(None) => false,
+            Err(e) if e.is_unique() => true,
+            Err(e) => return Err(fail(e)),
+        };
+        tx.rollback().await.map_err(fail)?;
+        if !unique {
+            return self.get_template(scope, id).await;
         }
+        count_unique_violation(TABLE);
+        let me = self.get_template(scope, id).await?;
+        let twin = self
+            .find_active_by_hash(&me.org_id, &me.workspace_id, &me.config_hash)
+            .await?;
+        Err(StorageError::Conflict {
+            existing_template_id: twin.map(|t| t.id),
+        })
     }
 }
