@@ -140,6 +140,36 @@ fn key(org_workspace: (String, String), name: String) -> PromptKey {
     }
 }
 
+/// The prompt a `{name}` route addresses and the revision its query
+/// selects (`label` or `revision`; neither: `latest`).
+fn selected(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    name: String,
+) -> Result<(PromptKey, Selector), ApiError> {
+    let q: SelectQuery = query(req)?;
+    let k = key(tenant(state, caller, q.org_id, q.workspace_id)?, name);
+    Ok((k, selector(q.label, q.revision)?))
+}
+
+/// The prompt and label of a label route, once the caller may change that
+/// label (protected labels need an admin key).
+fn label_target(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    path: web::Path<(String, String)>,
+) -> Result<(PromptKey, String), ApiError> {
+    let (name, label) = path.into_inner();
+    require_for_label(state, caller, &label)?;
+    let q: TenantQuery = query(req)?;
+    Ok((
+        key(tenant(state, caller, q.org_id, q.workspace_id)?, name),
+        label,
+    ))
+}
+
 fn selector(label: Option<String>, revision: Option<i64>) -> Result<Selector, ApiError> {
     match (label, revision) {
         (Some(_), Some(_)) => Err(ApiError::new(
@@ -166,6 +196,18 @@ fn body_variables(json: &Json) -> Json {
     json.get("variables")
         .cloned()
         .unwrap_or(Json::Object(Vec::new()))
+}
+
+/// The variables of a render body (validated as [`crate::dto::RenderBody`];
+/// kept as parsed JSON so numbers render as the client spelled them).
+async fn render_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Json, ApiError> {
+    let json = read_json(req, payload, &state.body).await?;
+    let _: crate::dto::RenderBody = dto_from_json(&json)?;
+    Ok(body_variables(&json))
 }
 
 /// `GET /api/prompts`: prompts by name.
@@ -253,12 +295,7 @@ pub async fn fetch(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let q: SelectQuery = query(&req)?;
-    let k = key(
-        tenant(&state, &caller, q.org_id, q.workspace_id)?,
-        path.into_inner(),
-    );
-    let sel = selector(q.label, q.revision)?;
+    let (k, sel) = selected(&req, &state, &caller, path.into_inner())?;
     let cache = format!("private, max-age={}", state.releases.max_age_secs);
     // A conditional request reads only what the ETag covers first: a
     // client polling an unchanged prompt costs one small-row query.
@@ -300,10 +337,7 @@ pub async fn move_label(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, label) = path.into_inner();
-    require_for_label(&state, &caller, &label)?;
-    let q: TenantQuery = query(&req)?;
-    let k = key(tenant(&state, &caller, q.org_id, q.workspace_id)?, name);
+    let (k, label) = label_target(&req, &state, &caller, path)?;
     let body: LabelMoveBody = read_dto(&req, payload, &state.body).await?;
     let moved = state
         .prompter
@@ -336,10 +370,7 @@ pub async fn remove_label(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, label) = path.into_inner();
-    require_for_label(&state, &caller, &label)?;
-    let q: TenantQuery = query(&req)?;
-    let k = key(tenant(&state, &caller, q.org_id, q.workspace_id)?, name);
+    let (k, label) = label_target(&req, &state, &caller, path)?;
     state
         .prompter
         .remove_label(&k, &label, caller.key_prefix.as_deref())
@@ -382,11 +413,10 @@ pub async fn render_template_route(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
     let id = template_id(&path)?;
-    let json = read_json(&req, payload, &state.body).await?;
-    let _: crate::dto::RenderBody = dto_from_json(&json)?;
+    let vars = render_body(&req, payload, &state).await?;
     let (_, rendered) = state
         .prompter
-        .render_by_id(&caller.scope, id, &body_variables(&json))
+        .render_by_id(&caller.scope, id, &vars)
         .await?;
     Ok(HttpResponse::Ok().json(RenderAnswer::from(rendered)))
 }
@@ -404,16 +434,10 @@ pub async fn render(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let q: SelectQuery = query(&req)?;
-    let k = key(
-        tenant(&state, &caller, q.org_id, q.workspace_id)?,
-        path.into_inner(),
-    );
-    let sel = selector(q.label, q.revision)?;
-    let json = read_json(&req, payload, &state.body).await?;
-    let _: crate::dto::RenderBody = dto_from_json(&json)?;
+    let (k, sel) = selected(&req, &state, &caller, path.into_inner())?;
+    let vars = render_body(&req, payload, &state).await?;
     let found = state.prompter.resolve_prompt(&k, &sel).await?;
-    let rendered = render_template(&found.template, &body_variables(&json))?;
+    let rendered = render_template(&found.template, &vars)?;
     Ok(HttpResponse::Ok().json(RenderAnswer::from(rendered)))
 }
 
@@ -431,12 +455,7 @@ pub async fn run(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Write)?;
-    let q: SelectQuery = query(&req)?;
-    let k = key(
-        tenant(&state, &caller, q.org_id, q.workspace_id)?,
-        path.into_inner(),
-    );
-    let sel = selector(q.label, q.revision)?;
+    let (k, sel) = selected(&req, &state, &caller, path.into_inner())?;
     let json = read_json(&req, payload, &state.body).await?;
     let body: PromptRunBody = dto_from_json(&json)?;
     let idempotency = super::v7::idempotency_key(&req, &json)?;
