@@ -11,6 +11,7 @@
 pub mod breaker;
 pub mod budgets;
 pub mod caps;
+pub mod cost_counter;
 pub mod diff;
 pub mod error;
 pub mod guard;
