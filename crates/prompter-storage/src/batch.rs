@@ -94,6 +94,7 @@ impl InsertSpec {
     /// transaction (results: the usage rollup), placeholders `$1…$rows` for
     /// their ids; `None` when there is none. A bulk loader writing rows with
     /// [`InsertSpec::prefix`] must run it too, or derived rows drift.
+    #[cfg(feature = "test-util")]
     pub fn after_sql(&self, backend: Backend, rows: usize) -> Option<String> {
         self.after
             .map(|after| after(backend, &vec![Uuid::nil(); rows]).sql)
