@@ -26,8 +26,9 @@ mod traffic;
 
 use crate::support::{free_port, prompter_bin, run_checked, workspace_root, Proc, TempDir};
 use files::{
-    catalogue_types, datadog_metric_names, exported_types, datadog_queries, exported_series, first_event_series, grafana_targets,
-    grafana_variables, histogram_base, parse_datadog_mapping, read_json,
+    catalogue_types, datadog_metric_names, datadog_queries, exported_series, exported_types,
+    first_event_series, grafana_targets, grafana_variables, histogram_base, parse_datadog_mapping,
+    read_json,
 };
 use prometheus::{ensure_prometheus, migrate, prometheus_config};
 use query::{
