@@ -100,6 +100,8 @@ error_codes! {
     VariableContractChanged = 409, "VARIABLE_CONTRACT_CHANGED", "the target revision uses variables the label's current one does not (`added`); `force` moves anyway.";
     LabelInUse = 409, "LABEL_IN_USE", "labels point to the template (`labels`); move or remove them first.";
     MissingVariables = 422, "MISSING_VARIABLES", "variables the prompt uses were not given (`missing`).";
+    CrossOrigin = 403, "CROSS_ORIGIN", "a POST/PUT/DELETE whose `Origin` is another site's (requests without `Origin` are unaffected).";
+    HostNotAllowed = 421, "HOST_NOT_ALLOWED", "the `Host` header names a host this server does not answer for (`--allowed-hosts`; guards against DNS rebinding).";
 }
 
 impl Code {

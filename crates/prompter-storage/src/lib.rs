@@ -99,7 +99,8 @@ pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
     BudgetRecord, LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
-    UsageKey, UsageQuery, UsageRow, API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    UsageKey, UsageQuery, UsageRow, WorkspaceSummary, API_KEYS_GENERATION,
+    IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

@@ -7,6 +7,7 @@ pub mod prompts;
 pub mod table;
 pub mod usage;
 pub mod v7;
+pub mod whoami;
 
 pub use table::configure;
 

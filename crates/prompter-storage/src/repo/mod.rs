@@ -11,6 +11,7 @@ mod results;
 mod templates;
 pub(crate) mod usage;
 mod versions;
+mod workspaces;
 
 pub use budgets::BudgetRecord;
 pub use generations::API_KEYS_GENERATION;
@@ -19,3 +20,4 @@ pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, 
 pub use results::RESULT_INSERT;
 pub use templates::TEMPLATE_INSERT;
 pub use usage::{UsageKey, UsageQuery, UsageRow};
+pub use workspaces::WorkspaceSummary;
