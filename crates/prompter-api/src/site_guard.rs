@@ -48,10 +48,7 @@ impl SiteGuard {
     pub fn host_allowed(&self, host: &str) -> bool {
         match &self.hosts {
             None => true,
-            Some(hosts) => {
-                let name = host_name(host);
-                hosts.iter().any(|h| *h == name)
-            }
+            Some(hosts) => hosts.contains(&host_name(host)),
         }
     }
 }

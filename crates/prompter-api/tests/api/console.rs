@@ -351,6 +351,11 @@ fn browser_missing(chromium: &Path) -> Option<String> {
 async fn the_console_walks_in_a_real_browser() {
     let chromium = PathBuf::from(std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
     if let Some(why) = browser_missing(&chromium) {
+        // `.ci/run` installs both: in CI a missing tool is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{why}: .ci/run should have installed it"
+        );
         skip(&format!("{why}: console browser walk skipped"));
         return;
     }

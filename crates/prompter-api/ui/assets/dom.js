@@ -49,12 +49,15 @@ export function facts(pairs) {
     pairs.filter(p => p).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v ?? '—')]));
 }
 
-/** A table inside a horizontally scrolling wrapper. */
+/** A table inside a horizontally scrolling wrapper; a head cell may be
+ *  [text, class]. */
 export function table(caption, head, rows, attrs = {}) {
   return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
     h('table', attrs,
       h('caption', { class: 'visually-hidden' }, caption),
-      h('thead', {}, h('tr', {}, head.map(c => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, head.map(c => Array.isArray(c)
+        ? h('th', { scope: 'col', class: c[1] }, c[0])
+        : h('th', { scope: 'col' }, c)))),
       h('tbody', {}, rows)));
 }
 

@@ -33,7 +33,7 @@ export async function render(view, ctx, name, notice) {
     })),
     h('td', {}, link(`/ui/templates/${r.template_id}`, `r${r.revision}`)),
     h('td', {}, time(r.created_at)),
-    h('td', {}, short(r.config_hash)),
+    h('td', { class: 'wide-only' }, short(r.config_hash)),
     h('td', {}, r.labels.map(l => chip(l, { class: 'chip label' })), r.deleted ? chip('deleted', { class: 'chip warn' }) : null)));
 
   const canWrite = ctx.me.role !== 'read';
@@ -44,7 +44,7 @@ export async function render(view, ctx, name, notice) {
     notice ? h('div', { class: 'alert ok', role: 'status' }, notice) : null,
     h('section', { 'aria-labelledby': 'h-revisions' },
       h('h2', { id: 'h-revisions' }, 'Revisions'),
-      table('Revisions, newest first', ['Pick', 'Revision', 'Created', 'Config hash', 'Labels'], rows, { id: 'revisions' }),
+      table('Revisions, newest first', ['Pick', 'Revision', 'Created', ['Config hash', 'wide-only'], 'Labels'], rows, { id: 'revisions' }),
       h('div', { class: 'row' }, compareBtn, h('span', { class: 'muted' }, 'Pick two revisions to compare them.'))),
     h('section', { 'aria-labelledby': 'h-move' },
       h('h2', { id: 'h-move' }, 'Move a label'),

@@ -44,7 +44,7 @@ export async function render(view, ctx) {
     h('p', { class: 'muted' }, `${s.org_id} / ${s.workspace_id}`),
     form,
     page.items.length
-      ? table('Prompts', ['Name', 'Revisions', 'Latest', 'Labels'], rows, { id: 'prompts' })
+      ? table('Prompts', ['Name', ['Revisions', 'num'], ['Latest', 'num'], 'Labels'], rows, { id: 'prompts' })
       : h('p', { class: 'empty' }, search ? `No prompt name contains “${search}”.` : 'No prompts in this workspace.'),
     pager);
 }

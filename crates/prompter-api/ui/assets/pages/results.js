@@ -78,12 +78,12 @@ function messagesOf(request) {
 export async function show(view, ctx, id) {
   const r = await get(`/api/prompt-templates/results/${encodeURIComponent(id)}`);
   const t = await get(`/api/prompt-templates/${encodeURIComponent(r.template_id)}`).catch(() => null);
-  document.title = `Result ${id.slice(0, 8)} · Prompter`;
+  document.title = `Result …${id.slice(-8)} · Prompter`;
   if (t) ctx.remember(t);
   const messages = messagesOf(r.request);
   replace(view,
     h('p', { class: 'crumbs' }, t ? [link(`/ui/templates/${t.id}`, t.name), ' / ', link(`/ui/templates/${t.id}/results`, 'Results'), ' /'] : null),
-    h('h1', { tabindex: '-1' }, `Result ${id.slice(0, 8)}`),
+    h('h1', { tabindex: '-1' }, `Result …${id.slice(-8)}`),
     h('section', { class: 'card' }, facts([
       ['Result id', h('code', {}, r.result_id)],
       ['Template', link(`/ui/templates/${r.template_id}`, t ? t.name : r.template_id)],

@@ -68,7 +68,7 @@ export async function render(view, ctx, id) {
       renderPreview(id, variables)),
     h('section', { 'aria-labelledby': 'h-canonical' },
       h('h2', { id: 'h-canonical' }, 'Canonical JSON'),
-      h('p', { class: 'muted' }, 'The config hash is computed over this text.'),
+      h('p', { class: 'muted' }, 'The config hash is computed over this canonical form (shown indented).'),
       h('pre', { class: 'json', id: 'canonical' }, canonical)),
     h('section', { 'aria-labelledby': 'h-versions' },
       h('h2', { id: 'h-versions' }, 'Provider versions'),
@@ -85,9 +85,9 @@ export async function render(view, ctx, id) {
 
 export function resultsTable(items) {
   if (!items.length) return h('p', { class: 'muted' }, 'No results.');
-  return table('Results, newest first', ['Result', 'Stored', 'Country', 'Version key', 'Revision', 'Tokens'],
+  return table('Results, newest first', ['Result', 'Stored', 'Country', 'Version key', 'Revision', ['Tokens', 'num']],
     items.map(r => h('tr', {},
-      h('td', {}, link(`/ui/results/${r.result_id}`, r.result_id.slice(0, 8), { title: r.result_id })),
+      h('td', {}, link(`/ui/results/${r.result_id}`, `…${r.result_id.slice(-8)}`, { title: r.result_id, class: 'mono' })),
       h('td', {}, time(r.created_at)),
       h('td', {}, r.country || '—'),
       h('td', {}, short(r.provider_version_key, 24)),
