@@ -12,7 +12,7 @@ use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
 use crate::ratelimit::RateLimiter;
 use crate::security::RequestTimeout;
 use crate::state::AppState;
-use crate::{auth, middleware, provider_status, routes, security, telemetry};
+use crate::{auth, console, middleware, provider_status, routes, security, site_guard, telemetry};
 use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
 use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
@@ -362,6 +362,11 @@ impl Application {
         });
         let watched = auth.clone();
         let timeout = web::Data::new(RequestTimeout(args.security.request_timeout()));
+        let site = web::Data::new(crate::site_guard::SiteGuard::new(
+            args.bind,
+            &args.security.allowed_hosts,
+        ));
+        let ui = args.ui;
         let max_body = args.max_body_bytes;
         let access_log = args.access_log;
         let mut server = HttpServer::new(move || {
@@ -369,13 +374,20 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(timeout.clone())
+                .app_data(site.clone())
                 .app_data(web::Data::new(middleware::AccessLog(access_log)))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
                 .wrap(actix_web::middleware::from_fn(auth::authenticate))
                 .wrap(actix_web::middleware::from_fn(security::request_timeout))
+                .wrap(actix_web::middleware::from_fn(site_guard::guard))
                 .wrap(actix_web::middleware::from_fn(middleware::observe))
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if ui {
+                        console::configure(cfg)
+                    }
+                })
         })
         .shutdown_timeout(args.shutdown_timeout_secs)
         .listen(listener)

@@ -213,6 +213,10 @@ pub struct ServeArgs {
     /// How often due schedules are polled, milliseconds.
     #[arg(long, env = "PROMPTER_SCHEDULE_POLL_MS", default_value_t = 1000)]
     pub schedule_poll_ms: u64,
+    /// Serve the web console at `/ui/` (and redirect `/` to it); `--ui=false` turns it off.
+    #[arg(long, env = "PROMPTER_UI", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ui: bool,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

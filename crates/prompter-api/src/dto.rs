@@ -969,3 +969,40 @@ impl From<prompter_service::schedules::ScheduleView> for ScheduleView {
         }
     }
 }
+
+/// `GET /api/me`: who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    /// `required` (requests carry an API key) or `off`.
+    #[schema(example = "required")]
+    pub auth: String,
+    /// The key's org (null with auth off: every org).
+    pub org_id: Option<String>,
+    /// The key's workspace (null: every workspace of the org, or auth off).
+    pub workspace_id: Option<String>,
+    /// `read`, `write` or `admin` (`admin` with auth off).
+    pub role: String,
+    /// Public prefix of the key (null with auth off).
+    pub key_prefix: Option<String>,
+}
+
+/// A workspace in `GET /api/workspaces`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceView {
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Templates it holds (deleted ones included).
+    pub templates: i64,
+}
+
+impl From<prompter_storage::WorkspaceSummary> for WorkspaceView {
+    fn from(w: prompter_storage::WorkspaceSummary) -> Self {
+        WorkspaceView {
+            org_id: w.org_id,
+            workspace_id: w.workspace_id,
+            templates: w.templates,
+        }
+    }
+}

@@ -104,6 +104,8 @@ error_codes! {
     BatchTooLarge = 422, "BATCH_TOO_LARGE", "countries × repeats exceeds `--batch-max-items` (`max`).";
     ScheduleNotFound = 404, "SCHEDULE_NOT_FOUND", "no such schedule (or not in the caller's scope).";
     InvalidCron = 422, "INVALID_CRON", "the schedule's cron expression does not parse (5, 6 or 7 fields, UTC).";
+    CrossOrigin = 403, "CROSS_ORIGIN", "a POST/PUT/DELETE whose `Origin` is another site's (requests without `Origin` are unaffected).";
+    HostNotAllowed = 421, "HOST_NOT_ALLOWED", "the `Host` header names a host this server does not answer for (`--allowed-hosts`; guards against DNS rebinding).";
 }
 
 impl Code {

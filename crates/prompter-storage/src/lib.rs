@@ -100,7 +100,7 @@ pub use records::*;
 pub use repo::{
     item_status, BatchCreated, BatchItemRecord, BatchRecord, BudgetRecord, FinishEvent, LabelEvent,
     LabelMove, LabelRecord, NewBatch, NewBatchItem, NewSchedule, PromptKey, PromptSummary,
-    RevisionSummary, ScheduleRecord, TickClaim, UsageKey, UsageQuery, UsageRow,
+    RevisionSummary, ScheduleRecord, TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary,
     API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;

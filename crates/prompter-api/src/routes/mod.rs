@@ -9,6 +9,7 @@ pub mod schedules;
 pub mod table;
 pub mod usage;
 pub mod v7;
+pub mod whoami;
 
 pub use table::configure;
 

@@ -66,6 +66,23 @@ pub(crate) struct TenantPageQuery {
     cursor: Option<String>,
 }
 
+/// Tenancy, name search and paging of `GET /api/prompts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PromptListQuery {
+    /// Org (required unless the API key fixes it).
+    org_id: Option<String>,
+    /// Workspace (required unless the API key fixes it).
+    workspace_id: Option<String>,
+    /// Only prompts whose name contains this (ASCII case-insensitive).
+    search: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
 /// The `{name}` path parameter.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -169,7 +186,7 @@ fn body_variables(json: &Json) -> Json {
 
 /// `GET /api/prompts`: prompts by name.
 #[utoipa::path(get, path = "/api/prompts", tag = "prompts", operation_id = "listPrompts",
-    params(TenantPageQuery),
+    params(PromptListQuery),
     responses((status = 200, description = "A page of prompts by name", body = List<PromptSummaryView>)))]
 pub async fn list(
     req: HttpRequest,
@@ -177,11 +194,11 @@ pub async fn list(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let q: TenantPageQuery = query(&req)?;
+    let q: PromptListQuery = query(&req)?;
     let (org, ws) = tenant(&state, &caller, q.org_id, q.workspace_id)?;
     let p = state
         .prompter
-        .list_prompts(&org, &ws, &page(q.limit, &q.cursor)?)
+        .list_prompts(&org, &ws, q.search.as_deref(), &page(q.limit, &q.cursor)?)
         .await?;
     Ok(HttpResponse::Ok().json(List::from_page(p, PromptSummaryView::from)))
 }

@@ -15,7 +15,7 @@
 //! To add a route: annotate the handler with `#[utoipa::path]` and add one
 //! [`route!`] row to [`TABLE`].
 
-use super::{batches, history, ops, prompts, schedules, usage, v7};
+use super::{batches, history, ops, prompts, schedules, usage, v7, whoami};
 use crate::error::Code;
 use crate::openapi;
 use actix_web::http::Method;
@@ -66,8 +66,13 @@ pub struct Route {
     to: fn() -> actix_web::Route,
 }
 
-/// Codes any route can answer: a panic, the request timeout.
-pub const ALWAYS: &[Code] = &[Code::InternalError, Code::RequestTimeout];
+/// Codes any route can answer: a panic, the request timeout, a foreign
+/// `Host` (`crate::site_guard`; state-changing routes add `CROSS_ORIGIN`).
+pub const ALWAYS: &[Code] = &[
+    Code::InternalError,
+    Code::RequestTimeout,
+    Code::HostNotAllowed,
+];
 /// Routes behind the auth middleware (with auth on; anonymous rate limiting with it off).
 pub const GUARDED: &[Code] = &[
     Code::Unauthorized,
@@ -294,6 +299,8 @@ pub static TABLE: &[RouteRow] = &[
         Keyed,
         [GUARDED, &[Code::ScheduleNotFound, Code::NotFound]]
     ),
+    route!(whoami::me, Keyed, [GUARDED]),
+    route!(whoami::workspaces, Keyed, [GUARDED, PAGE]),
     route!(usage::usage, Keyed, [GUARDED, &[Code::InvalidQuery]]),
     route!(usage::budgets, Keyed, [GUARDED]),
     // `GUARDED` only with `--metrics-auth`.
@@ -347,9 +354,19 @@ impl RouteRow {
             .operation_id
             .unwrap_or_else(|| panic!("{path}: the route has no operation_id"));
         let mut codes: Vec<Code> = Vec::new();
+        let unsafe_method = !matches!(
+            method,
+            HttpMethod::Get | HttpMethod::Head | HttpMethod::Options
+        );
+        let cross_origin: &[Code] = if unsafe_method {
+            &[Code::CrossOrigin]
+        } else {
+            &[]
+        };
         for code in ALWAYS
             .iter()
             .chain(self.codes.iter().flat_map(|g| g.iter()))
+            .chain(cross_origin)
         {
             if !codes.contains(code) {
                 codes.push(*code);
@@ -433,6 +450,9 @@ fn access_by_path() -> &'static HashMap<&'static str, Access> {
 /// Who may call the route matched by `pattern` (actix's match pattern);
 /// unmatched requests count as [`Access::Keyed`] (auth on: 401 before 404).
 pub fn access(pattern: Option<&str>) -> Access {
+    if pattern.is_some_and(crate::console::is_console_pattern) {
+        return Access::Open;
+    }
     pattern
         .and_then(|p| access_by_path().get(p).copied())
         .unwrap_or(Access::Keyed)

@@ -10,6 +10,7 @@ mod beyond_v7;
 mod budgets;
 mod cli;
 mod cluster;
+mod console;
 mod docs;
 mod errors;
 mod faults;

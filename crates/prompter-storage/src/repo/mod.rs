@@ -13,6 +13,7 @@ mod schedules;
 mod templates;
 pub(crate) mod usage;
 mod versions;
+mod workspaces;
 
 pub use batches::{
     item_status, BatchCreated, BatchItemRecord, BatchRecord, FinishEvent, NewBatch, NewBatchItem,
@@ -26,3 +27,4 @@ pub use results::RESULT_INSERT;
 pub use schedules::{NewSchedule, ScheduleRecord};
 pub use templates::TEMPLATE_INSERT;
 pub use usage::{UsageKey, UsageQuery, UsageRow};
+pub use workspaces::WorkspaceSummary;
