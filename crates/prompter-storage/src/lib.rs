@@ -98,8 +98,10 @@ pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
-    BudgetRecord, LabelEvent, LabelMove, LabelRecord, LabelledRevision, PromptKey, PromptSummary,
-    RevisionRef, RevisionSummary, RevisionTag, TemplateDelete, UsageKey, UsageQuery, UsageRow,
+    item_status, BatchCreated, BatchItemRecord, BatchRecord, BudgetRecord, FinishEvent, LabelEvent,
+    LabelMove, LabelRecord, LabelledRevision, NewBatch, NewBatchItem, NewSchedule, PromptKey,
+    PromptSummary, RevisionRef, RevisionSummary, RevisionTag, ScheduleRecord, TemplateDelete,
+    TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary,
     API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
