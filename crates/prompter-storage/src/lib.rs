@@ -101,8 +101,8 @@ pub use repo::{
     item_status, BatchCreated, BatchItemRecord, BatchRecord, BudgetRecord, FinishEvent, LabelEvent,
     LabelMove, LabelRecord, LabelledRevision, NewBatch, NewBatchItem, NewSchedule, PromptKey,
     PromptSummary, RevisionRef, RevisionSummary, RevisionTag, ScheduleRecord, TemplateDelete,
-    TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary,
-    API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary, API_KEYS_GENERATION,
+    IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{
