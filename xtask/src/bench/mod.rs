@@ -2,6 +2,7 @@
 
 use crate::TaskResult;
 
+mod batch;
 mod http;
 mod storage;
 
@@ -25,6 +26,8 @@ enum Target {
     Storage(storage::Options),
     /// The release server under load: every route, both backends, targets as ratios.
     Http(http::Options),
+    /// Items/s of one tracking batch (stub latency, provider cap; issue 18).
+    Batch(batch::Options),
 }
 
 /// Runs `bench`.
@@ -33,6 +36,7 @@ pub fn run(args: Args) -> TaskResult {
         Target::Domain { args } => domain(&args),
         Target::Storage(opts) => storage::run(opts),
         Target::Http(opts) => http::run(opts),
+        Target::Batch(opts) => batch::run(opts),
     }
 }
 
