@@ -217,8 +217,8 @@ fn committers(backend: prompter_storage::Backend) -> usize {
     }
 }
 
-/// Most items per group commit.
-const COMMIT_BATCH: usize = 256;
+/// Most items per group commit (several commits share a burst).
+const COMMIT_BATCH: usize = 64;
 
 impl Committer {
     fn spawn(prompter: Prompter, owner: String) -> Committer {

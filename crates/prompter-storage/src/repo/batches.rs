@@ -192,19 +192,6 @@ const BATCH_COLUMNS: &str = "id, org_id, workspace_id, template_id, prompt, labe
 const ITEM_COLUMNS: &str =
     "id, batch_id, seq, country, repeat_index, run, status, attempts, result_id, error";
 
-/// A result row's insert with its batch cell (`RESULT_INSERT`'s columns,
-/// then `batch_id`, `batch_repeat`).
-static BATCH_RESULT_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let spec = &crate::repo::results::RESULT_INSERT;
-    let n = spec.columns.split(',').count() + 2;
-    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO prompt_results ({}, batch_id, batch_repeat) VALUES ({})",
-        spec.columns,
-        params.join(", ")
-    )
-});
-
 /// Items per multi-row INSERT.
 const ITEM_CHUNK: usize = 200;
 
@@ -562,29 +549,56 @@ impl Store {
         let now = sql::now();
         let err = |e: crate::error::DbFail| e.into_storage("prompt_results");
         let mut tx = self.begin_write().await.map_err(err)?;
-        let mut out = Vec::with_capacity(done.len());
+        // 1. Take the items still ours (one statement), 2. insert their
+        // results (one multi-row statement).
+        let prepared: Vec<(BatchItemRecord, sea_orm::Statement, ResultRecord)> = done
+            .into_iter()
+            .map(|(item, result)| {
+                let (stmt, rec) = self.result_insert(result);
+                (item, stmt, rec)
+            })
+            .collect();
+        let mut values: Vec<Value> = vec![b.ts(now), sql::text(owner)];
+        let mut case = String::new();
+        let mut ids = Vec::with_capacity(prepared.len());
+        for (item, _, rec) in &prepared {
+            let k = values.len() + 1;
+            case.push_str(&format!(" WHEN ${k} THEN ${}", k + 1));
+            ids.push(format!("${k}"));
+            values.extend([b.uuid(item.id), b.uuid(rec.id)]);
+        }
+        let won = tx
+            .query_all(self.stmt(
+                &format!(
+                    "UPDATE batch_items SET status = 'done', result_id = CASE id{case} END, \
+                     claimed_by = NULL, lease_until = NULL, error = NULL, updated_at = $1 \
+                     WHERE id IN ({}) AND status = 'running' AND claimed_by = $2 RETURNING id",
+                    ids.join(", ")
+                ),
+                values,
+            ))
+            .await
+            .map_err(|e| e.into_storage(ITEMS))?;
+        let won: std::collections::HashSet<Uuid> = won
+            .iter()
+            .map(|r| self.row(r).uuid("id"))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(prepared.len());
         let mut stored: Vec<Uuid> = Vec::new();
         let mut per_batch: std::collections::BTreeMap<Uuid, i64> = Default::default();
-        for (item, result) in done {
-            let (stmt, mut rec) = self.result_insert(result);
-            let mut values = stmt.values.map(|v| v.0).unwrap_or_default();
-            values.extend([b.uuid(item.batch_id), sql::int(item.repeat)]);
-            let n = tx
-                .execute(self.stmt(
-                    "UPDATE batch_items SET status = 'done', result_id = $1, claimed_by = NULL, \
-                     lease_until = NULL, error = NULL, updated_at = $2 \
-                     WHERE id = $3 AND status = 'running' AND claimed_by = $4",
-                    vec![b.uuid(rec.id), b.ts(now), b.uuid(item.id), sql::text(owner)],
-                ))
-                .await
-                .map_err(|e| e.into_storage(ITEMS))?;
-            if n == 0 {
+        let mut rows: Vec<Value> = Vec::new();
+        let width = crate::repo::results::RESULT_INSERT
+            .columns
+            .split(',')
+            .count()
+            + 2;
+        for (item, stmt, mut rec) in prepared {
+            if !won.contains(&item.id) {
                 out.push(None);
                 continue;
             }
-            tx.execute(self.stmt(&BATCH_RESULT_INSERT, values))
-                .await
-                .map_err(err)?;
+            rows.extend(stmt.values.map(|v| v.0).unwrap_or_default());
+            rows.extend([b.uuid(item.batch_id), sql::int(item.repeat)]);
             rec.batch = Some(crate::BatchRef {
                 batch_id: item.batch_id,
                 repeat: item.repeat,
@@ -592,6 +606,25 @@ impl Store {
             stored.push(rec.id);
             *per_batch.entry(item.batch_id).or_default() += 1;
             out.push(Some(rec));
+        }
+        if !stored.is_empty() {
+            let tuples: Vec<String> = (0..stored.len())
+                .map(|r| {
+                    let ps: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", ps.join(", "))
+                })
+                .collect();
+            tx.execute(self.stmt(
+                &format!(
+                    "INSERT INTO prompt_results ({}, batch_id, batch_repeat) VALUES {}",
+                    crate::repo::results::RESULT_INSERT.columns,
+                    tuples.join(", ")
+                ),
+                rows,
+            ))
+            .await
+            .map_err(err)?;
         }
         if !stored.is_empty() {
             tx.execute(crate::repo::usage::rollup_stmt(b, &stored))
