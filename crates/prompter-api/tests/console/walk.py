@@ -267,6 +267,11 @@ def walk(page, ctx, console, ids, q):
     page.get_by_label("To revision").select_option("2")
     page.get_by_role("button", name="Move label…").click()
     expect(page.locator("#confirm-text")).to_contain_text("from r1 to r2")
+    check(page.evaluate("() => document.activeElement.id") == "confirm-move", "the confirm button has the focus")
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm-text")).to_have_count(0)
+    page.get_by_role("button", name="Move label…").click()
+    expect(page.locator("#confirm-text")).to_contain_text("from r1 to r2")
     with console.expect(409):
         page.get_by_role("button", name="Confirm move").click()
         warning = page.locator("#contract-warning")
