@@ -316,6 +316,7 @@ def walk(page, ctx, console, ids, q):
     status, t = call("GET", f"/api/prompt-templates/{ids['g2']}")
     expect(page.locator("#config-hash")).to_have_text(t["config_hash"])
     expect(page.locator("#canonical")).to_contain_text('"user_prompt_template"')
+    expect(page.locator("#variables")).to_have_text("brand, tone")
     expect(page.locator("#versions tbody tr")).to_have_count(1)
     check(page.locator(".results tbody tr").count() == 3, "latest results listed")
     fields_have_labels(page)
@@ -474,7 +475,7 @@ def main():
         ctx = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=flags,
             viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
-        ctx.set_default_timeout(15000)
+        ctx.set_default_timeout(30000)  # CI runs this beside the rest of the suite
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         console.attach(page)
         try:
