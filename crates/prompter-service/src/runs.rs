@@ -3,7 +3,7 @@
 use crate::error::{ServiceError, ServiceResult};
 use crate::metrics_catalog as m;
 use crate::telemetry;
-use crate::Prompter;
+use crate::{Lane, Prompter};
 use chrono::Utc;
 use prompter_domain::Json;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
@@ -131,7 +131,7 @@ impl Prompter {
         idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
         let Some(idem) = idempotency else {
-            let new = self.produce(&tpl, req).await?;
+            let new = self.produce(&tpl, req, Lane::Interactive).await?;
             let result = self
                 .inner
                 .store
@@ -180,7 +180,7 @@ impl Prompter {
                 }
             }
         }
-        let produced = self.produce(&tpl, req).await;
+        let produced = self.produce(&tpl, req, Lane::Interactive).await;
         let new = match produced {
             Ok(n) => n,
             Err(e) => {
@@ -209,7 +209,12 @@ impl Prompter {
     }
 
     /// Calls the model and records the version; returns the result to store.
-    async fn produce(&self, tpl: &TemplateRecord, req: RunRequest) -> ServiceResult<NewResult> {
+    pub(crate) async fn produce(
+        &self,
+        tpl: &TemplateRecord,
+        req: RunRequest,
+        lane: Lane,
+    ) -> ServiceResult<NewResult> {
         let (system, user) = match &req.rendered_prompt {
             Some(p) => (tpl.system_instructions.clone(), p.clone()),
             None => {
@@ -224,7 +229,7 @@ impl Prompter {
         let name = provider.as_str();
         let client = self.client(provider)?;
         self.check_budget(tpl).await?;
-        let call = self.admit_call(name, &model).await?;
+        let call = self.admit_call_in(name, &model, lane).await?;
         let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client
             .complete(&CompletionRequest {

@@ -41,14 +41,14 @@ pub(crate) struct TenantQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct SelectQuery {
     /// Org (required unless the API key fixes it).
-    org_id: Option<String>,
+    pub(crate) org_id: Option<String>,
     /// Workspace (required unless the API key fixes it).
-    workspace_id: Option<String>,
+    pub(crate) workspace_id: Option<String>,
     /// A label (`latest`: the newest active revision).
-    label: Option<String>,
+    pub(crate) label: Option<String>,
     /// A revision number.
     #[param(minimum = 1)]
-    revision: Option<i64>,
+    pub(crate) revision: Option<i64>,
 }
 
 /// Tenancy and paging.
@@ -106,7 +106,7 @@ pub(crate) struct LabelPath {
 
 /// The org and workspace a request addresses: the key's, or the query's
 /// (required when the key does not fix them). Another tenant's → 404.
-fn tenant(
+pub(crate) fn tenant(
     state: &AppState,
     caller: &Caller,
     org_id: Option<String>,
@@ -148,7 +148,7 @@ fn tenant(
     }
 }
 
-fn key(org_workspace: (String, String), name: String) -> PromptKey {
+pub(crate) fn key(org_workspace: (String, String), name: String) -> PromptKey {
     PromptKey {
         org_id: org_workspace.0,
         workspace_id: org_workspace.1,
@@ -156,7 +156,7 @@ fn key(org_workspace: (String, String), name: String) -> PromptKey {
     }
 }
 
-fn selector(label: Option<String>, revision: Option<i64>) -> Result<Selector, ApiError> {
+pub(crate) fn selector(label: Option<String>, revision: Option<i64>) -> Result<Selector, ApiError> {
     match (label, revision) {
         (Some(_), Some(_)) => Err(ApiError::new(
             Code::InvalidQuery,

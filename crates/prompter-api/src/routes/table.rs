@@ -15,7 +15,7 @@
 //! To add a route: annotate the handler with `#[utoipa::path]` and add one
 //! [`route!`] row to [`TABLE`].
 
-use super::{history, ops, prompts, usage, v7, whoami};
+use super::{batches, history, ops, prompts, schedules, usage, v7, whoami};
 use crate::error::Code;
 use crate::openapi;
 use actix_web::http::Method;
@@ -116,6 +116,15 @@ pub const SELECT: &[Code] = &[
     Code::LabelNotFound,
     Code::RevisionNotFound,
 ];
+
+/// Routes that create a batch (by request or schedule).
+pub const BATCH_CREATE: &[Code] = &[
+    Code::MissingVariables,
+    Code::BatchTooLarge,
+    Code::IdempotencyKeyReused,
+];
+/// Routes addressing a batch by id.
+pub const BATCH: &[Code] = &[Code::BatchNotFound, Code::NotFound];
 
 /// One [`RouteRow`]: `route!(module::handler, Access, [code groups])`.
 ///
@@ -247,6 +256,49 @@ pub static TABLE: &[RouteRow] = &[
         [GUARDED, PROMPT, &[Code::InvalidQuery, Code::LabelNotFound]]
     ),
     route!(prompts::label_history, Keyed, [GUARDED, PAGE, PROMPT]),
+    route!(
+        batches::create_for_prompt,
+        Keyed,
+        [GUARDED, BODY, PROMPT, SELECT, BATCH_CREATE]
+    ),
+    route!(
+        batches::create_for_template,
+        Keyed,
+        [GUARDED, BODY, TEMPLATE, BATCH_CREATE]
+    ),
+    route!(batches::list, Keyed, [GUARDED, PAGE]),
+    route!(batches::get, Keyed, [GUARDED, BATCH]),
+    route!(batches::cancel, Keyed, [GUARDED, BATCH]),
+    route!(batches::retry_failed, Keyed, [GUARDED, BATCH]),
+    route!(batches::events, Keyed, [GUARDED, BATCH]),
+    route!(
+        schedules::create,
+        Keyed,
+        [
+            GUARDED,
+            BODY,
+            PROMPT,
+            TEMPLATE,
+            BATCH_CREATE,
+            &[
+                Code::InvalidQuery,
+                Code::LabelNotFound,
+                Code::RevisionNotFound,
+                Code::InvalidCron
+            ]
+        ]
+    ),
+    route!(schedules::list, Keyed, [GUARDED, PAGE]),
+    route!(
+        schedules::get,
+        Keyed,
+        [GUARDED, &[Code::ScheduleNotFound, Code::NotFound]]
+    ),
+    route!(
+        schedules::delete,
+        Keyed,
+        [GUARDED, &[Code::ScheduleNotFound, Code::NotFound]]
+    ),
     route!(whoami::me, Keyed, [GUARDED]),
     route!(whoami::workspaces, Keyed, [GUARDED, PAGE]),
     route!(usage::usage, Keyed, [GUARDED, &[Code::InvalidQuery]]),

@@ -5,6 +5,7 @@
 
 mod adopt;
 mod auth;
+mod batches;
 mod beyond_v7;
 mod budgets;
 mod cli;
