@@ -22,6 +22,12 @@
 //! * `create_unique` ≥ 70 % of a raw sqlx baseline doing the same inserts as
 //!   single-row transactions on the same database (server stopped meanwhile);
 //! * `list` / `results` first-page p50 with 100k rows ≤ 2 × the same with 1k;
+//! * `usage` (`GET /api/usage` of one workspace by template and day) p50 with
+//!   1,000,000 stored results ≤ 2 × the same with 1,000 (`--quick`: 20,000);
+//!   the seeded results carry usage and their `usage_daily` rollup rows are
+//!   written in the same transaction by the store's own statement, checked
+//!   against the API's sums before the scenario runs, and the query's plan
+//!   (`EXPLAIN`) is printed;
 //! * a 50-way concurrent ensure-version burst on a fresh template makes exactly
 //!   one probe (`prompter_probe_attempts_total` from `/metrics`);
 //! * `fetch_label` (`GET /api/prompts/{name}?label=production`) and
@@ -47,6 +53,7 @@ mod load;
 mod report;
 mod seed;
 mod server;
+mod usage;
 
 use crate::support::{cargo_build, target_dir, workspace_root};
 use crate::TaskResult;
@@ -125,6 +132,8 @@ pub(super) struct Plan {
     pub(super) small_rows: u64,
     pub(super) mid_rows: u64,
     pub(super) large_rows: u64,
+    /// Stored results of the large `usage` scenario.
+    pub(super) usage_rows: u64,
     pub(super) burst: usize,
     pub(super) bin: PathBuf,
     pub(super) wrapper: Vec<String>,
@@ -183,6 +192,7 @@ pub fn run(opts: Options) -> TaskResult {
         small_rows: 1_000,
         mid_rows: if quick { 5_000 } else { 10_000 },
         large_rows: if quick { 20_000 } else { 100_000 },
+        usage_rows: if quick { 20_000 } else { 1_000_000 },
         burst: 50,
         bin,
         wrapper: opts
