@@ -380,6 +380,48 @@ def walk(page, ctx, console, ids, q):
     check(page.url.endswith(f"/ui/templates/{DRIFT_ID}"), f"the drift event links to its template ({page.url})")
     expect(page.locator("#versions tbody tr")).to_have_count(2)
 
+    # 8. Batches: one made through the API runs to done; its items link to results.
+    step("batches: a two-country batch reaches done, each item links to its result")
+    status, body = call("POST", f"/api/prompt-templates/{ids['g2']}/batches",
+                        {"countries": ["uk", "de"], "variables": {"tone": "warm"}, "brand_name": "Acme"})
+    assert status == 202, (status, body)
+    ids["batch"] = batch_id = body["batch_id"]
+    page.goto(f"{BASE}/ui/prompts?{q}")
+    page.locator("#nav").get_by_role("link", name="Batches").click()
+    expect(page.get_by_role("heading", name="Batches", exact=True)).to_be_visible()
+    check(f"org_id={ORG}" in page.url and f"workspace_id={WS}" in page.url, f"batches URL keeps the scope: {page.url}")
+    expect(page.locator("#batches tbody tr")).to_have_count(1)
+    expect(page.locator("#batches tbody tr progress")).to_have_attribute("max", "2")
+    page.locator("#batches a.batch-link").first.click()
+    check(f"/ui/batches/{batch_id}" in page.url, f"the list links to the batch ({page.url})")
+    # The page polls while the batch runs: no reload here.
+    expect(page.locator("#batch-state .status")).to_have_text("done")
+    expect(page.locator("#batch-progress")).to_contain_text("2 of 2")
+    expect(page.locator("#batch-progress progress")).to_have_attribute("value", "2")
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    expect(page.locator("#items tbody tr .status")).to_have_text(["done", "done"])
+    countries = sorted(page.locator("#items tbody tr td:nth-child(1)").all_inner_texts())
+    check(countries == ["DE", "UK"], f"one item per country: {countries}")
+    expect(page.locator("#items tbody tr a")).to_have_count(2)
+    no_xss(page)
+    shot(page, "13b-batch")
+    status, detail = call("GET", f"/api/batches/{batch_id}")
+    first_result = detail["items"][0]["result_id"]
+    page.locator(f"#items a[href='/ui/results/{first_result}']").click()
+    expect(page.get_by_role("heading", name=re.compile("^Result "))).to_be_visible()
+    check(page.url.endswith(f"/ui/results/{first_result}"), f"the item links to its result ({page.url})")
+    expect(page.locator("dl.facts")).to_contain_text(detail["items"][0]["country"])
+    page.go_back()
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    page.get_by_role("link", name=re.compile("results →")).click()
+    expect(page.locator("#batch-filter")).to_be_visible()
+    expect(page.locator(".results tbody tr")).to_have_count(2)
+    check(f"batch_id={batch_id}" in page.url, f"the batch filter is in the URL: {page.url}")
+    page.locator("#nav").get_by_role("link", name="Batches").click()
+    expect(page.locator("#batches tbody tr .status")).to_have_text("done")
+    expect(page.locator("#batches tbody tr")).to_contain_text("2 of 2")
+    shot(page, "13a-batches")
+
     # XSS strings in texts, on the template page.
     step("XSS strings are shown literally")
     page.goto(f"{BASE}/ui/templates/{ids['xss']}")
@@ -433,6 +475,10 @@ def walk(page, ctx, console, ids, q):
     expect(page.locator("#config-hash")).to_be_visible()
     fits(page, 390)
     shot(page, "18-phone-template")
+    page.goto(f"{BASE}/ui/batches/{ids['batch']}")
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    fits(page, 390)
+    shot(page, "18b-phone-batch")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Security headers of the console.
