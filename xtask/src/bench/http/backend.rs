@@ -73,6 +73,7 @@ pub(super) async fn bench_backend(
         db_url: db.url().to_owned(),
         redis: redis.map(str::to_owned),
         label: backend.clone(),
+        extra_args: Vec::new(),
     };
     let check =
         |r: &ScenarioResult, failures: &mut Vec<String>| {

@@ -43,18 +43,18 @@
 //! probes more than once).
 
 mod backend;
-mod load;
-mod report;
+pub(super) mod load;
+pub(super) mod report;
 mod seed;
-mod server;
+pub(super) mod server;
 
 use crate::support::{cargo_build, target_dir, workspace_root};
 use crate::TaskResult;
 use prompter_storage::testing::TestDb;
 use std::path::PathBuf;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(super) type Res<T> = Result<T, BoxError>;
 
 /// Options of `bench http`.
 #[derive(Debug, clap::Args)]
@@ -114,22 +114,22 @@ pub struct Options {
 
 /// Everything a run needs, resolved from the options.
 #[derive(Debug, Clone)]
-pub(super) struct Plan {
-    pub(super) quick: bool,
-    pub(super) seconds: f64,
-    pub(super) warmup: f64,
-    pub(super) connections: usize,
-    pub(super) llm_connections: usize,
-    pub(super) llm_latency_ms: u64,
-    pub(super) only: Vec<String>,
-    pub(super) small_rows: u64,
-    pub(super) mid_rows: u64,
-    pub(super) large_rows: u64,
-    pub(super) burst: usize,
-    pub(super) bin: PathBuf,
-    pub(super) wrapper: Vec<String>,
-    pub(super) server_args: Vec<String>,
-    pub(super) logs: PathBuf,
+pub(in crate::bench) struct Plan {
+    pub(in crate::bench) quick: bool,
+    pub(in crate::bench) seconds: f64,
+    pub(in crate::bench) warmup: f64,
+    pub(in crate::bench) connections: usize,
+    pub(in crate::bench) llm_connections: usize,
+    pub(in crate::bench) llm_latency_ms: u64,
+    pub(in crate::bench) only: Vec<String>,
+    pub(in crate::bench) small_rows: u64,
+    pub(in crate::bench) mid_rows: u64,
+    pub(in crate::bench) large_rows: u64,
+    pub(in crate::bench) burst: usize,
+    pub(in crate::bench) bin: PathBuf,
+    pub(in crate::bench) wrapper: Vec<String>,
+    pub(in crate::bench) server_args: Vec<String>,
+    pub(in crate::bench) logs: PathBuf,
 }
 
 impl Plan {
@@ -203,31 +203,9 @@ pub fn run(opts: Options) -> TaskResult {
     }
     // The load generator and the raw sqlx baseline must not be a debug build
     // (an unoptimised client steals the server's CPU, an unoptimised sqlx makes
-    // a flattering baseline): `cargo xtask` is a dev build, so re-run this
-    // command from the release xtask built beside the server.
-    if cfg!(debug_assertions) && !opts.debug_build {
-        let exe = target_dir().join("release").join("xtask");
-        let args: Vec<String> = std::env::args().collect();
-        let rest = args
-            .iter()
-            .position(|a| a == "http")
-            .map(|i| &args[i + 1..])
-            .unwrap_or(&[]);
-        let status = std::process::Command::new(&exe)
-            .args(["bench", "http", "--no-build"])
-            .args(rest.iter().filter(|a| *a != "--no-build"))
-            .status()
-            .map_err(|e| {
-                format!(
-                    "running {}: {e} (build it, or drop --no-build)",
-                    exe.display()
-                )
-            })?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err(format!("release xtask: {status}").into())
-        };
+    // a flattering baseline).
+    if let Some(done) = super::rerun_from_release("http", opts.debug_build) {
+        return done;
     }
     if !plan.bin.exists() {
         return Err(format!(
@@ -236,7 +214,7 @@ pub fn run(opts: Options) -> TaskResult {
         )
         .into());
     }
-    let nofile = raise_fd_limit();
+    let nofile = super::raise_fd_limit();
     let want_backend = |b: &str| opts.backends.is_empty() || opts.backends.iter().any(|x| x == b);
 
     crate::runtime().block_on(async move {
@@ -280,22 +258,4 @@ pub fn run(opts: Options) -> TaskResult {
         }
         Ok(())
     })
-}
-
-/// Raises the soft open-files limit to the hard one (the server child inherits it).
-fn raise_fd_limit() -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let cur = getrlimit(Resource::Nofile);
-    if let Some(max) = cur.maximum {
-        if cur.current.is_some_and(|c| c < max) {
-            let _ = setrlimit(
-                Resource::Nofile,
-                Rlimit {
-                    current: Some(max),
-                    maximum: Some(max),
-                },
-            );
-        }
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
