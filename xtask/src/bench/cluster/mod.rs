@@ -158,6 +158,7 @@ pub fn run(opts: Options) -> TaskResult {
             .unwrap_or(if quick { 150 } else { 900 })
             .max(1),
         llm_latency_ms: opts.llm_latency_ms.max(1),
+        llm_many_connections: 0,
         only: Vec::new(),
         small_rows: 0,
         mid_rows: 0,

@@ -19,6 +19,9 @@
 //! noisy; absolute numbers are not comparable between runs):
 //! * `run_llm` (stub latency 500 ms, 1000 connections): throughput ≥ 90 % of
 //!   connections ÷ latency, no errors, server peak RSS ≤ 100 MiB;
+//! * `run_llm_3k` (SQLite only; 500 ms, 3000 connections): the same
+//!   throughput ratio (of 6000 runs/s), no errors, peak RSS ≤ 128 MiB;
+//!   printed as one `RESULT run_llm_3k …` line with the load average;
 //! * `create_unique` ≥ 70 % of a raw sqlx baseline doing the same inserts as
 //!   single-row transactions on the same database (server stopped meanwhile);
 //! * `list` / `results` first-page p50 with 100k rows ≤ 2 × the same with 1k;
@@ -83,6 +86,9 @@ pub struct Options {
     /// Connections of run_llm [default: 1000; --quick: 200].
     #[arg(long)]
     llm_connections: Option<usize>,
+    /// Connections of run_llm_3k (one SQLite instance; issue 16) [default: 3000; --quick: 300].
+    #[arg(long)]
+    llm_many_connections: Option<usize>,
     /// Stub latency of run_llm, milliseconds.
     #[arg(long, default_value_t = 500)]
     llm_latency_ms: u64,
@@ -121,6 +127,7 @@ pub(in crate::bench) struct Plan {
     pub(in crate::bench) connections: usize,
     pub(in crate::bench) llm_connections: usize,
     pub(in crate::bench) llm_latency_ms: u64,
+    pub(in crate::bench) llm_many_connections: usize,
     pub(in crate::bench) only: Vec<String>,
     pub(in crate::bench) small_rows: u64,
     pub(in crate::bench) mid_rows: u64,
@@ -140,6 +147,8 @@ impl Plan {
 
 pub(super) const TARGET_LLM_THROUGHPUT: f64 = 0.90;
 pub(super) const TARGET_LLM_RSS_MIB: f64 = 100.0;
+/// run_llm_3k: peak RSS of the one instance holding 3000 connections.
+pub(super) const TARGET_LLM_MANY_RSS_MIB: f64 = 128.0;
 pub(super) const TARGET_CREATE_VS_RAW: f64 = 0.70;
 pub(super) const TARGET_READ_GROWTH: f64 = 2.0;
 pub(super) const PAGE_LIMIT: u32 = 50;
@@ -179,6 +188,10 @@ pub fn run(opts: Options) -> TaskResult {
             .unwrap_or(if quick { 200 } else { 1000 })
             .max(1),
         llm_latency_ms: opts.llm_latency_ms.max(1),
+        llm_many_connections: opts
+            .llm_many_connections
+            .unwrap_or(if quick { 300 } else { 3000 })
+            .max(1),
         only: opts.only.clone(),
         small_rows: 1_000,
         mid_rows: if quick { 5_000 } else { 10_000 },
