@@ -57,6 +57,7 @@ pub(super) fn config(front: SocketAddr, stats: SocketAddr, servers: &[SocketAddr
         \x20   timeout client 60s\n\
         \x20   timeout server 60s\n\
         \x20   timeout http-keep-alive 60s\n\
+        \x20   timeout check 3s\n\
         \x20   retries 3\n\
         \x20   retry-on conn-failure\n\
         \x20   option redispatch 1\n\
@@ -68,7 +69,7 @@ pub(super) fn config(front: SocketAddr, stats: SocketAddr, servers: &[SocketAddr
         \x20   balance roundrobin\n\
         \x20   option httpchk GET /readyz\n\
         \x20   http-check expect status 200\n\
-        \x20   default-server check inter 500ms fall 2 rise 1 maxconn 5000\n"
+        \x20   default-server check inter 500ms fall 3 rise 1 maxconn 5000\n"
     );
     for (i, s) in servers.iter().enumerate() {
         c.push_str(&format!("    server i{i} {s}\n"));
