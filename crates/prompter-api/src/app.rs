@@ -12,10 +12,11 @@ use crate::config::{ProviderMode, ServeArgs, StubFailureArg};
 use crate::ratelimit::RateLimiter;
 use crate::security::RequestTimeout;
 use crate::state::AppState;
-use crate::{auth, middleware, provider_status, routes, security, telemetry};
+use crate::{auth, console, middleware, provider_status, routes, security, site_guard, telemetry};
 use actix_web::{dev::Server, web, App, HttpServer};
 use prompter_domain::{HashAlgorithm, ValidationMode};
 use prompter_providers::{HttpConfig, ProviderRegistry, StubConfig, StubFailure, StubProvider};
+use prompter_service::batch_worker::{self, BatchWorkerConfig};
 use prompter_service::metrics_catalog::REDIS_CONFIGURED;
 use prompter_service::webhook::{self, WebhookConfig};
 use prompter_service::{PriceTable, Prompter, RedisGuard, ServiceConfig};
@@ -310,6 +311,8 @@ impl Application {
                 failures: args.provider_breaker_failures,
                 cooldown: Duration::from_millis(args.provider_breaker_cooldown_ms.max(1)),
             },
+            batch_cap_share: args.batch_cap_share,
+            batch_max_items: args.batch_max_items.max(1),
             ..ServiceConfig::default()
         };
         let body = BodyConfig {
@@ -359,6 +362,11 @@ impl Application {
         });
         let watched = auth.clone();
         let timeout = web::Data::new(RequestTimeout(args.security.request_timeout()));
+        let site = web::Data::new(crate::site_guard::SiteGuard::new(
+            args.bind,
+            &args.security.allowed_hosts,
+        ));
+        let ui = args.ui;
         let max_body = args.max_body_bytes;
         let access_log = args.access_log;
         let mut server = HttpServer::new(move || {
@@ -366,13 +374,20 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(timeout.clone())
+                .app_data(site.clone())
                 .app_data(web::Data::new(middleware::AccessLog(access_log)))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
                 .wrap(actix_web::middleware::from_fn(auth::authenticate))
                 .wrap(actix_web::middleware::from_fn(security::request_timeout))
+                .wrap(actix_web::middleware::from_fn(site_guard::guard))
                 .wrap(actix_web::middleware::from_fn(middleware::observe))
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if ui {
+                        console::configure(cfg)
+                    }
+                })
         })
         .shutdown_timeout(args.shutdown_timeout_secs)
         .listen(listener)
@@ -395,6 +410,25 @@ impl Application {
         ));
         if let Some(r) = &redis {
             background.push(r.spawn_pinger(Duration::from_secs(1)));
+        }
+        if args.batch_worker {
+            background.extend(batch_worker::spawn(
+                prompter.clone(),
+                BatchWorkerConfig {
+                    instance_id: instance_id.clone(),
+                    lease: Duration::from_millis(args.batch_lease_ms.max(100)),
+                    poll_every: Duration::from_millis(args.batch_poll_ms.max(10)),
+                    concurrency: args.batch_concurrency.max(1),
+                    max_attempts: i64::from(args.batch_max_attempts.max(1)),
+                    retry_base: Duration::from_millis(args.batch_retry_base_ms),
+                    describe: crate::error::describe,
+                },
+            ));
+            background.push(prompter_service::schedules::spawn(
+                prompter.clone(),
+                Duration::from_millis(args.schedule_poll_ms.max(10)),
+                crate::error::describe,
+            ));
         }
         background.push(tokio::spawn(async move {
             loop {
@@ -454,6 +488,7 @@ impl Application {
             task.abort();
         }
         webhook::release_claims(self.prompter.store(), &self.instance_id).await;
+        batch_worker::release_claims(&self.prompter, &self.instance_id).await;
         self.prompter.store().close().await;
         tracing::info!("prompter stopped");
         res

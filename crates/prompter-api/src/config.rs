@@ -182,6 +182,41 @@ pub struct ServeArgs {
         default_value_t = 30_000
     )]
     pub provider_breaker_cooldown_ms: u64,
+    /// Run batch items and schedule ticks on this instance (`false`: serve
+    /// the API only; other instances do the work).
+    #[arg(long, env = "PROMPTER_BATCH_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub batch_worker: bool,
+    /// Batch items this instance runs at once.
+    #[arg(long, env = "PROMPTER_BATCH_CONCURRENCY", default_value_t = 32)]
+    pub batch_concurrency: usize,
+    /// How long a claim on a batch item holds without a heartbeat,
+    /// milliseconds; an instance that dies leaves its items to the others
+    /// after it.
+    #[arg(long, env = "PROMPTER_BATCH_LEASE_MS", default_value_t = 60_000)]
+    pub batch_lease_ms: u64,
+    /// How often an idle worker polls for due batch items, milliseconds.
+    #[arg(long, env = "PROMPTER_BATCH_POLL_MS", default_value_t = 500)]
+    pub batch_poll_ms: u64,
+    /// Attempts of a batch item before a provider-side failure fails it.
+    #[arg(long, env = "PROMPTER_BATCH_MAX_ATTEMPTS", default_value_t = 5)]
+    pub batch_max_attempts: u32,
+    /// First retry delay of a batch item, milliseconds (doubled per attempt).
+    #[arg(long, env = "PROMPTER_BATCH_RETRY_BASE_MS", default_value_t = 2000)]
+    pub batch_retry_base_ms: u64,
+    /// Share of each `--provider-max-inflight` cap batch work may hold
+    /// (0 to 1; at least one slot), so batches never starve interactive runs.
+    #[arg(long, env = "PROMPTER_BATCH_CAP_SHARE", default_value_t = 0.5)]
+    pub batch_cap_share: f64,
+    /// Most items (countries × repeats) one batch may have.
+    #[arg(long, env = "PROMPTER_BATCH_MAX_ITEMS", default_value_t = 10_000)]
+    pub batch_max_items: usize,
+    /// How often due schedules are polled, milliseconds.
+    #[arg(long, env = "PROMPTER_SCHEDULE_POLL_MS", default_value_t = 1000)]
+    pub schedule_poll_ms: u64,
+    /// Serve the web console at `/ui/` (and redirect `/` to it); `--ui=false` turns it off.
+    #[arg(long, env = "PROMPTER_UI", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ui: bool,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     #[arg(long, env = "PROMPTER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

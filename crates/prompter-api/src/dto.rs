@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use prompter_storage::{ResultHead, ResultRecord, TemplateRecord};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -594,6 +594,12 @@ pub struct ResultSummary {
     pub label: Option<String>,
     /// Token counts and cost (null when the provider reported no usage).
     pub usage: Option<RunUsage>,
+    /// The batch that produced it (batch results only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    /// Its repeat index within the batch, from 0 (batch results only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<i64>,
 }
 
 impl From<&ResultRecord> for ResultSummary {
@@ -615,6 +621,8 @@ impl From<&ResultHead> for ResultSummary {
             revision: r.release.revision,
             label: r.release.label.clone(),
             usage: RunUsage::from_stored(&r.usage),
+            batch_id: r.batch.map(|b| b.batch_id),
+            repeat: r.batch.map(|b| b.repeat),
         }
     }
 }
@@ -693,6 +701,308 @@ impl From<prompter_service::diff::Difference> for Difference {
             path: d.path,
             left: d.left,
             right: d.right,
+        }
+    }
+}
+
+/// The body of `POST /api/prompts/{name}/batches` and
+/// `POST /api/prompt-templates/{id}/batches`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    /// Country codes (default: the template's `country_set`); upper-cased.
+    #[serde(default)]
+    pub countries: Option<Vec<String>>,
+    /// Variables of every item (strings, numbers or booleans).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Option<Map<String, Value>>,
+    /// Variables per country code, over `variables` and the built-ins.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables_by_country: Option<Map<String, Value>>,
+    /// Runs per country (1 to 1000; default 1).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub repeats: Option<i64>,
+    /// Brand the prompt is about (also the `brand` variable unless set).
+    #[serde(default)]
+    pub brand_name: Option<String>,
+    /// Stored in each result's `analysis_config` (default `brand`).
+    #[serde(default)]
+    pub analysis_scope: Option<String>,
+}
+
+/// A batch accepted (202).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    /// The batch.
+    pub batch_id: Uuid,
+    /// Its items (countries × repeats).
+    pub items: i64,
+}
+
+/// A batch's state and counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchSummary {
+    /// Batch id.
+    pub id: Uuid,
+    /// `queued`, `running`, `done`, `done_with_failures` or `cancelled`.
+    #[schema(pattern = "^(queued|running|done|done_with_failures|cancelled)$")]
+    pub status: String,
+    /// Items.
+    pub total: i64,
+    /// Items with a stored result.
+    pub done: i64,
+    /// Items given up.
+    pub failed: i64,
+    /// Items cancelled before they started.
+    pub cancelled: i64,
+    /// Prompt name.
+    pub prompt: Option<String>,
+    /// Template every item runs.
+    pub template_id: Uuid,
+    /// Its revision.
+    pub revision: Option<i64>,
+    /// The label it was addressed through.
+    pub label: Option<String>,
+    /// The schedule that created it.
+    pub schedule_id: Option<Uuid>,
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// The request body as given.
+    pub spec: Value,
+    /// Created.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// First item claimed.
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// Every item ended.
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+}
+
+impl From<&prompter_storage::BatchRecord> for BatchSummary {
+    fn from(b: &prompter_storage::BatchRecord) -> Self {
+        BatchSummary {
+            id: b.id,
+            status: b.status().to_owned(),
+            total: b.total,
+            done: b.done,
+            failed: b.failed,
+            cancelled: b.cancelled,
+            prompt: b.prompt.clone(),
+            template_id: b.template_id,
+            revision: b.revision,
+            label: b.label.clone(),
+            schedule_id: b.schedule_id,
+            org_id: b.org_id.clone(),
+            workspace_id: b.workspace_id.clone(),
+            spec: b.spec.clone(),
+            created_at: ts(b.created_at),
+            started_at: b.started_at.map(ts),
+            finished_at: b.finished_at.map(ts),
+        }
+    }
+}
+
+/// An item's last error.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemError {
+    /// A code of the error table (`PROVIDER_UPSTREAM_ERROR`, …).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// One item of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemView {
+    /// Country code.
+    pub country: String,
+    /// Repeat index, from 0.
+    pub repeat: i64,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    #[schema(pattern = "^(queued|running|done|failed|cancelled)$")]
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The stored result (done items).
+    pub result_id: Option<Uuid>,
+    /// The last error (failed items, and queued ones waiting to retry).
+    pub error: Option<ItemError>,
+}
+
+impl From<&prompter_storage::BatchItemRecord> for BatchItemView {
+    fn from(i: &prompter_storage::BatchItemRecord) -> Self {
+        BatchItemView {
+            country: i.country.clone(),
+            repeat: i.repeat,
+            status: i.status.clone(),
+            attempts: i.attempts,
+            result_id: i.result_id,
+            error: i
+                .error
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok()),
+        }
+    }
+}
+
+/// A batch with its items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchDetail {
+    /// State and counters.
+    #[serde(flatten)]
+    pub batch: BatchSummary,
+    /// Items in order (country by country, repeats in order).
+    pub items: Vec<BatchItemView>,
+}
+
+/// `POST /api/batches/{id}/retry-failed`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryFailedAnswer {
+    /// The batch after the change.
+    #[serde(flatten)]
+    pub batch: BatchSummary,
+    /// Failed items queued again.
+    pub requeued: u64,
+}
+
+/// The body of `POST /api/schedules`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// Cron expression, UTC: 5 fields (`min hour day month weekday`), or 6–7
+    /// with seconds first (and a year last).
+    pub cron: String,
+    /// Prompt name (or give `template_id`).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Label resolved at each tick (default `latest`), or…
+    #[serde(default)]
+    pub label: Option<String>,
+    /// …a revision kept for every tick.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub revision: Option<i64>,
+    /// A template by id instead of a prompt.
+    #[serde(default)]
+    pub template_id: Option<Uuid>,
+    /// Org (required unless the API key fixes it; prompts only).
+    #[serde(default)]
+    pub org_id: Option<String>,
+    /// Workspace (required unless the API key fixes it; prompts only).
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    /// The batch each tick creates.
+    #[serde(default)]
+    pub batch: Option<BatchBody>,
+}
+
+/// A schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleView {
+    /// Schedule id.
+    pub id: Uuid,
+    /// Cron expression (UTC).
+    pub cron: String,
+    /// `active`, or `paused` (its API key is revoked, expired or deleted).
+    #[schema(pattern = "^(active|paused)$")]
+    pub status: String,
+    /// Why it is paused.
+    pub paused_reason: Option<String>,
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// What each tick runs: `prompt` with `label` or `revision`, or `template_id`; and `body`.
+    pub spec: Value,
+    /// Next tick.
+    #[schema(format = DateTime)]
+    pub next_run_at: String,
+    /// Last tick.
+    #[schema(format = DateTime)]
+    pub last_run_at: Option<String>,
+    /// Batch of the last tick.
+    pub last_batch_id: Option<Uuid>,
+    /// Why the last tick made no batch.
+    pub last_error: Option<ItemError>,
+    /// Its batches: `/api/batches?schedule_id=<id>`.
+    pub batches: String,
+    /// Prefix of the API key that created it.
+    pub created_by: Option<String>,
+    /// Created.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<prompter_service::schedules::ScheduleView> for ScheduleView {
+    fn from(v: prompter_service::schedules::ScheduleView) -> Self {
+        let s = v.schedule;
+        ScheduleView {
+            id: s.id,
+            cron: s.cron,
+            status: if v.paused_reason.is_some() {
+                "paused"
+            } else {
+                "active"
+            }
+            .to_owned(),
+            paused_reason: v.paused_reason,
+            org_id: s.org_id,
+            workspace_id: s.workspace_id,
+            spec: s.spec,
+            next_run_at: ts(s.next_run_at),
+            last_run_at: s.last_run_at.map(ts),
+            last_batch_id: s.last_batch_id,
+            last_error: s
+                .last_error
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok()),
+            batches: format!("/api/batches?schedule_id={}", s.id),
+            created_by: s.created_by,
+            created_at: ts(s.created_at),
+        }
+    }
+}
+
+/// `GET /api/me`: who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    /// `required` (requests carry an API key) or `off`.
+    #[schema(example = "required")]
+    pub auth: String,
+    /// The key's org (null with auth off: every org).
+    pub org_id: Option<String>,
+    /// The key's workspace (null: every workspace of the org, or auth off).
+    pub workspace_id: Option<String>,
+    /// `read`, `write` or `admin` (`admin` with auth off).
+    pub role: String,
+    /// Public prefix of the key (null with auth off).
+    pub key_prefix: Option<String>,
+}
+
+/// A workspace in `GET /api/workspaces`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceView {
+    /// Org.
+    pub org_id: String,
+    /// Workspace.
+    pub workspace_id: String,
+    /// Templates it holds (deleted ones included).
+    pub templates: i64,
+}
+
+impl From<prompter_storage::WorkspaceSummary> for WorkspaceView {
+    fn from(w: prompter_storage::WorkspaceSummary) -> Self {
+        WorkspaceView {
+            org_id: w.org_id,
+            workspace_id: w.workspace_id,
+            templates: w.templates,
         }
     }
 }

@@ -100,6 +100,12 @@ error_codes! {
     VariableContractChanged = 409, "VARIABLE_CONTRACT_CHANGED", "the target revision uses variables the label's current one does not (`added`); `force` moves anyway.";
     LabelInUse = 409, "LABEL_IN_USE", "labels point to the template (`labels`); move or remove them first.";
     MissingVariables = 422, "MISSING_VARIABLES", "variables the prompt uses were not given (`missing`).";
+    BatchNotFound = 404, "BATCH_NOT_FOUND", "no such batch (or not in the caller's scope).";
+    BatchTooLarge = 422, "BATCH_TOO_LARGE", "countries × repeats exceeds `--batch-max-items` (`max`).";
+    ScheduleNotFound = 404, "SCHEDULE_NOT_FOUND", "no such schedule (or not in the caller's scope).";
+    InvalidCron = 422, "INVALID_CRON", "the schedule's cron expression does not parse (5, 6 or 7 fields, UTC).";
+    CrossOrigin = 403, "CROSS_ORIGIN", "a POST/PUT/DELETE whose `Origin` is another site's (requests without `Origin` are unaffected).";
+    HostNotAllowed = 421, "HOST_NOT_ALLOWED", "the `Host` header names a host this server does not answer for (`--allowed-hosts`; guards against DNS rebinding).";
 }
 
 impl Code {
@@ -518,9 +524,34 @@ impl From<ServiceError> for ApiError {
                 }
                 err
             }
+            ServiceError::BatchNotFound => ApiError::new(Code::BatchNotFound, "Batch not found"),
+            ServiceError::ScheduleNotFound => {
+                ApiError::new(Code::ScheduleNotFound, "Schedule not found")
+            }
+            ServiceError::InvalidBatch { field, message } => ApiError::field(
+                Code::ValidationFailed,
+                vec!["body".into(), field.into()],
+                "invalid_value",
+                message,
+            ),
+            ServiceError::BatchTooLarge { items, max } => ApiError::new(
+                Code::BatchTooLarge,
+                format!("a batch may have at most {max} items (countries × repeats); {items} requested"),
+            )
+            .with("max", max),
+            ServiceError::InvalidCron { message } => {
+                ApiError::new(Code::InvalidCron, format!("invalid cron expression: {message}"))
+            }
             ServiceError::Storage(s) => s.into(),
         }
     }
+}
+
+/// The stable code and message of a service error, as batch items and
+/// schedule ticks store it (the batch worker's `describe`).
+pub fn describe(e: ServiceError) -> (String, String) {
+    let a = ApiError::from(e);
+    (a.code.as_str().to_owned(), a.message)
 }
 
 #[cfg(test)]

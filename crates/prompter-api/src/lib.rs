@@ -11,6 +11,7 @@ pub mod body;
 pub mod caller;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dto;
 pub mod error;
 pub mod generation_watch;
@@ -20,6 +21,7 @@ pub mod provider_status;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;
+pub mod site_guard;
 pub mod state;
 pub mod telemetry;
 

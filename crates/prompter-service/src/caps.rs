@@ -3,6 +3,13 @@
 //! callers beyond the cap wait up to the queue timeout, then get
 //! [`ServiceError::ProviderSaturated`] (503 `PROVIDER_SATURATED` with
 //! `Retry-After`). Gauges count calls in flight and waiting per provider.
+//!
+//! Batch work (issue 18) takes its own share of each cap
+//! (`--batch-cap-share`, default half): a batch call first takes a slot of
+//! the provider's batch semaphore (`ceil(cap × share)` slots), then a slot
+//! of the cap itself, waiting as long as it takes (background work never
+//! answers `PROVIDER_SATURATED`). So at most that share of the cap is ever
+//! held by batches, and interactive runs keep the rest.
 
 use crate::metrics_catalog as m;
 use crate::ServiceError;
@@ -15,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug, Default)]
 pub struct ProviderCaps {
     caps: HashMap<String, (usize, Arc<Semaphore>)>,
+    /// The batch share of each cap.
+    batch: HashMap<String, Arc<Semaphore>>,
     queue_timeout: Duration,
 }
 
@@ -23,6 +32,7 @@ pub struct ProviderCaps {
 pub struct CapPermit {
     provider: String,
     _permit: Option<OwnedSemaphorePermit>,
+    _batch: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for CapPermit {
@@ -43,13 +53,55 @@ impl Drop for Queued {
 impl ProviderCaps {
     /// Caps by provider name (a cap of 0 is refused by the flag parser).
     pub fn new(limits: &HashMap<String, usize>, queue_timeout: Duration) -> Self {
+        Self::with_batch_share(limits, queue_timeout, 0.5)
+    }
+
+    /// Caps whose batch share is `share` (clamped to `[0, 1]`; at least one slot).
+    pub fn with_batch_share(
+        limits: &HashMap<String, usize>,
+        queue_timeout: Duration,
+        share: f64,
+    ) -> Self {
+        let share = if share.is_nan() {
+            0.5
+        } else {
+            share.clamp(0.0, 1.0)
+        };
         ProviderCaps {
             caps: limits
                 .iter()
                 .map(|(p, n)| (p.clone(), (*n, Arc::new(Semaphore::new(*n)))))
                 .collect(),
+            batch: limits
+                .iter()
+                .map(|(p, n)| {
+                    let slots = ((*n as f64) * share).ceil().max(1.0) as usize;
+                    (p.clone(), Arc::new(Semaphore::new(slots.min(*n))))
+                })
+                .collect(),
             queue_timeout,
         }
+    }
+
+    /// A slot for batch work: one of the batch share, then one of the cap,
+    /// however long they take.
+    pub async fn acquire_batch(&self, provider: &str) -> Result<CapPermit, ServiceError> {
+        let (Some((_, sem)), Some(batch)) = (self.caps.get(provider), self.batch.get(provider))
+        else {
+            return self.acquire(provider).await;
+        };
+        let closed = |_| ServiceError::ProviderSaturated {
+            provider: provider.to_owned(),
+            retry_after: Duration::from_secs(1),
+        };
+        let batch = batch.clone().acquire_owned().await.map_err(closed)?;
+        let permit = sem.clone().acquire_owned().await.map_err(closed)?;
+        metrics::gauge!(m::PROVIDER_INFLIGHT, "provider" => provider.to_owned()).increment(1.0);
+        Ok(CapPermit {
+            provider: provider.to_owned(),
+            _permit: Some(permit),
+            _batch: Some(batch),
+        })
     }
 
     /// The cap of `provider`, if any.
@@ -89,6 +141,7 @@ impl ProviderCaps {
         Ok(CapPermit {
             provider: provider.to_owned(),
             _permit: permit,
+            _batch: None,
         })
     }
 }

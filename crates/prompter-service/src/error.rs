@@ -156,6 +156,34 @@ pub enum ServiceError {
         names: Vec<String>,
     },
     /// Storage failed.
+    /// No such batch (or not in the caller's scope).
+    #[error("batch not found")]
+    BatchNotFound,
+    /// No such schedule (or not in the caller's scope).
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    /// A batch body breaks a rule (`field` names it).
+    #[error("{message}")]
+    InvalidBatch {
+        /// The body field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// More items (countries × repeats) than a batch may have.
+    #[error("a batch may have at most {max} items ({items} requested)")]
+    BatchTooLarge {
+        /// Requested.
+        items: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A schedule's cron expression does not parse.
+    #[error("invalid cron expression: {message}")]
+    InvalidCron {
+        /// The parser's reason.
+        message: String,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -8,6 +8,8 @@
 //! tenant-scoped by [`Scope`]; all model calls go through the
 //! [`prompter_providers::ModelProvider`] trait objects of the registry.
 
+pub mod batch_worker;
+pub mod batches;
 pub mod breaker;
 pub mod budgets;
 pub mod caps;
@@ -19,12 +21,14 @@ pub mod metrics_catalog;
 pub mod pricing;
 pub mod prompts;
 mod runs;
+pub mod schedules;
 pub mod telemetry;
 mod templates;
 mod usage;
 mod versions;
 pub mod webhook;
 
+pub use batches::{BatchRequest, BatchTarget, BatchView};
 pub use error::{ServiceError, ServiceResult};
 pub use guard::{EnsureOutcome, GuardDecision, ProbeGuard, ProbeWindow, RedisGuard};
 pub use pricing::PriceTable;
@@ -64,6 +68,10 @@ pub struct ServiceConfig {
     pub provider_queue_timeout: Duration,
     /// Circuit breakers per (provider, model).
     pub breaker: breaker::BreakerConfig,
+    /// Share of each provider cap that batch work may hold (default half).
+    pub batch_cap_share: f64,
+    /// Most items one batch may have.
+    pub batch_max_items: usize,
 }
 
 impl Default for ServiceConfig {
@@ -80,6 +88,8 @@ impl Default for ServiceConfig {
             provider_max_inflight: Default::default(),
             provider_queue_timeout: Duration::from_secs(5),
             breaker: breaker::BreakerConfig::default(),
+            batch_cap_share: 0.5,
+            batch_max_items: batches::DEFAULT_MAX_ITEMS,
         }
     }
 }
@@ -96,6 +106,15 @@ impl ProviderCall {
     pub(crate) fn finish<T>(self, result: &Result<T, prompter_providers::ProviderError>) {
         self.ticket.finish(result);
     }
+}
+
+/// Who a provider call is for: a caller waiting on it, or batch work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// A request (waits at most the queue timeout).
+    Interactive,
+    /// A batch item (the batch share of the cap, no timeout).
+    Batch,
 }
 
 /// The use cases, with everything they need. Cheap to clone.
@@ -119,6 +138,8 @@ struct Inner {
     breakers: Arc<breaker::Breakers>,
     /// Version rows this process wrote recently (see `versions::RecentVersions`).
     recent_versions: versions::RecentVersions,
+    /// Wakes this instance's batch worker when a batch is created here.
+    batch_wake: tokio::sync::Notify,
 }
 
 impl Prompter {
@@ -133,10 +154,12 @@ impl Prompter {
         let window = ProbeWindow::new(cfg.probe_ttl);
         Prompter {
             inner: Arc::new(Inner {
-                caps: caps::ProviderCaps::new(
+                caps: caps::ProviderCaps::with_batch_share(
                     &cfg.provider_max_inflight,
                     cfg.provider_queue_timeout,
+                    cfg.batch_cap_share,
                 ),
+                batch_wake: Default::default(),
                 breakers: Arc::new(breaker::Breakers::new(cfg.breaker)),
                 budgets: Default::default(),
                 store,
@@ -171,8 +194,21 @@ impl Prompter {
         provider: &str,
         model: &str,
     ) -> ServiceResult<ProviderCall> {
+        self.admit_call_in(provider, model, Lane::Interactive).await
+    }
+
+    /// [`Self::admit_call`] in a lane: batch calls take the batch share of the cap.
+    pub(crate) async fn admit_call_in(
+        &self,
+        provider: &str,
+        model: &str,
+        lane: Lane,
+    ) -> ServiceResult<ProviderCall> {
         let ticket = self.inner.breakers.admit(provider, model)?;
-        let permit = self.inner.caps.acquire(provider).await?;
+        let permit = match lane {
+            Lane::Interactive => self.inner.caps.acquire(provider).await?,
+            Lane::Batch => self.inner.caps.acquire_batch(provider).await?,
+        };
         Ok(ProviderCall {
             ticket,
             _permit: permit,

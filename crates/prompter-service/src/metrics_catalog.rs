@@ -71,6 +71,24 @@ pub const PROVIDER_CIRCUIT_OPENED_TOTAL: &str = "prompter_provider_circuit_opene
 /// Runs refused with BUDGET_EXCEEDED.
 pub const BUDGET_EXCEEDED_TOTAL: &str = "prompter_budget_exceeded_total";
 
+/// Batches created (by a request or a schedule tick).
+pub const BATCHES_CREATED_TOTAL: &str = "prompter_batches_created_total";
+/// Batch items queued by new batches.
+pub const BATCH_ITEMS_QUEUED_TOTAL: &str = "prompter_batch_items_queued_total";
+/// Batch item attempts that ended, by `outcome`: `done`, `retried`, `failed`, `lost`
+/// (the item's lease ran out and another worker owns it).
+pub const BATCH_ITEMS_TOTAL: &str = "prompter_batch_items_total";
+/// Batch items this instance is running now.
+pub const BATCH_ITEMS_INFLIGHT: &str = "prompter_batch_items_inflight";
+/// Schedule ticks, by `outcome`: `batch`, `taken` (another instance), `skipped`
+/// (the spec did not resolve), `paused` (its key is revoked or expired).
+pub const SCHEDULE_TICKS_TOTAL: &str = "prompter_schedule_ticks_total";
+
+/// Batch item outcomes used as label values.
+pub const BATCH_ITEM_OUTCOMES: [&str; 4] = ["done", "retried", "failed", "lost"];
+/// Schedule tick outcomes used as label values.
+pub const SCHEDULE_TICK_OUTCOMES: [&str; 4] = ["batch", "taken", "skipped", "paused"];
+
 /// Provider names used as label values.
 pub const PROVIDERS: [&str; 5] = ["openai", "azure-openai", "anthropic", "google", "unknown"];
 /// Provider error kinds used as label values.
@@ -120,6 +138,15 @@ pub fn register_all() {
     counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
     counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
     counter!(BUDGET_EXCEEDED_TOTAL).absolute(0);
+    counter!(BATCHES_CREATED_TOTAL).absolute(0);
+    counter!(BATCH_ITEMS_QUEUED_TOTAL).absolute(0);
+    gauge!(BATCH_ITEMS_INFLIGHT).set(0.0);
+    for o in BATCH_ITEM_OUTCOMES {
+        counter!(BATCH_ITEMS_TOTAL, "outcome" => o).absolute(0);
+    }
+    for o in SCHEDULE_TICK_OUTCOMES {
+        counter!(SCHEDULE_TICKS_TOTAL, "outcome" => o).absolute(0);
+    }
     for p in PROVIDERS {
         gauge!(PROVIDER_INFLIGHT, "provider" => p).increment(0.0);
         gauge!(PROVIDER_QUEUED, "provider" => p).increment(0.0);

@@ -104,17 +104,33 @@ fn occurred_at() -> String {
 }
 
 impl Prompter {
-    /// Prompts of a workspace by name.
+    /// Prompts of a workspace by name; with `search`, names containing it.
     pub async fn list_prompts(
         &self,
         org_id: &str,
         workspace_id: &str,
+        search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<PromptSummary>> {
         Ok(self
             .inner
             .store
-            .list_prompts(org_id, workspace_id, page)
+            .list_prompts(org_id, workspace_id, search, page)
+            .await?)
+    }
+
+    /// Workspaces that hold templates (deleted ones included), in `scope`,
+    /// optionally of one org.
+    pub async fn list_workspaces(
+        &self,
+        scope: &Scope,
+        org_id: Option<&str>,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<prompter_storage::WorkspaceSummary>> {
+        Ok(self
+            .inner
+            .store
+            .list_workspaces(scope, org_id, page)
             .await?)
     }
 

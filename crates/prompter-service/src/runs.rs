@@ -3,7 +3,7 @@
 use crate::error::{ServiceError, ServiceResult};
 use crate::metrics_catalog as m;
 use crate::telemetry;
-use crate::Prompter;
+use crate::{Lane, Prompter};
 use chrono::Utc;
 use prompter_domain::Json;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider, UNKNOWN_VERSION_KEY};
@@ -134,7 +134,7 @@ impl Prompter {
         idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
         let Some(idem) = idempotency else {
-            let new = self.produce(&tpl, req).await?;
+            let new = self.produce(&tpl, req, Lane::Interactive).await?;
             let result = Box::pin(self.inner.store.insert_result(new))
                 .await
                 .map_err(|source| ServiceError::ResultNotStored { source })?;
@@ -177,7 +177,7 @@ impl Prompter {
                 }
             }
         }
-        let produced = self.produce(&tpl, req).await;
+        let produced = self.produce(&tpl, req, Lane::Interactive).await;
         let new = match produced {
             Ok(n) => n,
             Err(e) => {
@@ -203,7 +203,12 @@ impl Prompter {
     }
 
     /// Calls the model and records the version; returns the result to store.
-    async fn produce(&self, tpl: &TemplateRecord, req: RunRequest) -> ServiceResult<NewResult> {
+    pub(crate) async fn produce(
+        &self,
+        tpl: &TemplateRecord,
+        req: RunRequest,
+        lane: Lane,
+    ) -> ServiceResult<NewResult> {
         let (system, user) = match &req.rendered_prompt {
             Some(p) => (tpl.system_instructions.clone(), p.clone()),
             None => {
@@ -218,7 +223,7 @@ impl Prompter {
         let name = provider.as_str();
         let client = self.client(provider)?;
         Box::pin(self.check_budget(tpl)).await?;
-        let call = Box::pin(self.admit_call(name, &model)).await?;
+        let call = Box::pin(self.admit_call_in(name, &model, lane)).await?;
         let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client
             .complete(&CompletionRequest {

@@ -98,8 +98,10 @@ pub use error::StorageError;
 pub use page::{Page, PageRequest, Scope};
 pub use records::*;
 pub use repo::{
-    BudgetRecord, LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary,
-    UsageKey, UsageQuery, UsageRow, API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
+    item_status, BatchCreated, BatchItemRecord, BatchRecord, BudgetRecord, FinishEvent, LabelEvent,
+    LabelMove, LabelRecord, NewBatch, NewBatchItem, NewSchedule, PromptKey, PromptSummary,
+    RevisionSummary, ScheduleRecord, TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary,
+    API_KEYS_GENERATION, IDEMPOTENCY_IN_FLIGHT_LEASE,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

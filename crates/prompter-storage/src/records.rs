@@ -250,6 +250,9 @@ pub struct ResultRecord {
     pub output: Option<String>,
     /// Provider, token counts and cost of the run.
     pub usage: RunUsage,
+    /// The batch item that produced it (issue 18).
+    #[serde(default)]
+    pub batch: Option<BatchRef>,
 }
 
 /// What a run records about the provider call it made (issue 17). Token
@@ -269,6 +272,16 @@ pub struct RunUsage {
     pub cache_write_input_tokens: Option<i64>,
     /// Cost in micro-dollars.
     pub cost_micros: Option<i64>,
+}
+
+/// The batch item a result belongs to: its batch and repeat index (the
+/// country is the result's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRef {
+    /// The batch.
+    pub batch_id: Uuid,
+    /// Repeat index within the batch (0-based).
+    pub repeat: i64,
 }
 
 /// What a run records about the release it ran.
@@ -306,6 +319,9 @@ pub struct ResultHead {
     pub release: RunRelease,
     /// Provider, token counts and cost of the run.
     pub usage: RunUsage,
+    /// The batch item that produced it (issue 18).
+    #[serde(default)]
+    pub batch: Option<BatchRef>,
 }
 
 impl ResultHead {
@@ -333,6 +349,7 @@ impl ResultHead {
             release: self.release,
             output,
             usage: self.usage,
+            batch: self.batch,
         }
     }
 }
@@ -351,6 +368,7 @@ impl From<&ResultRecord> for ResultHead {
             created_at: r.created_at,
             release: r.release.clone(),
             usage: r.usage.clone(),
+            batch: r.batch,
         }
     }
 }
@@ -393,6 +411,8 @@ pub struct ResultFilter {
     pub version_id: Option<Uuid>,
     /// Only this country.
     pub country: Option<String>,
+    /// Only results of this batch.
+    pub batch_id: Option<Uuid>,
     /// Created at or after.
     pub since: Option<DateTime<Utc>>,
     /// Created strictly before.

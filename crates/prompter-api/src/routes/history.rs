@@ -158,6 +158,8 @@ struct ResultsQuery {
     version_id: Option<Uuid>,
     /// Only results of this country.
     country: Option<String>,
+    /// Only results of this batch.
+    batch_id: Option<Uuid>,
     /// Only results stored at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
     /// Only results stored before this time (RFC 3339).
@@ -183,6 +185,7 @@ pub async fn results(
     let filter = ResultFilter {
         version_id: q.version_id,
         country: q.country,
+        batch_id: q.batch_id,
         since: q.since,
         until: q.until,
     };

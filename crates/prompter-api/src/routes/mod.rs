@@ -1,12 +1,15 @@
 //! HTTP routes: V7's drop-in routes, the history routes and the operational
 //! endpoints, registered from one route table ([`table`]).
 
+pub mod batches;
 pub mod history;
 pub mod ops;
 pub mod prompts;
+pub mod schedules;
 pub mod table;
 pub mod usage;
 pub mod v7;
+pub mod whoami;
 
 pub use table::configure;
 

@@ -41,14 +41,14 @@ pub(crate) struct TenantQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct SelectQuery {
     /// Org (required unless the API key fixes it).
-    org_id: Option<String>,
+    pub(crate) org_id: Option<String>,
     /// Workspace (required unless the API key fixes it).
-    workspace_id: Option<String>,
+    pub(crate) workspace_id: Option<String>,
     /// A label (`latest`: the newest active revision).
-    label: Option<String>,
+    pub(crate) label: Option<String>,
     /// A revision number.
     #[param(minimum = 1)]
-    revision: Option<i64>,
+    pub(crate) revision: Option<i64>,
 }
 
 /// Tenancy and paging.
@@ -59,6 +59,23 @@ pub(crate) struct TenantPageQuery {
     org_id: Option<String>,
     /// Workspace (required unless the API key fixes it).
     workspace_id: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Tenancy, name search and paging of `GET /api/prompts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PromptListQuery {
+    /// Org (required unless the API key fixes it).
+    org_id: Option<String>,
+    /// Workspace (required unless the API key fixes it).
+    workspace_id: Option<String>,
+    /// Only prompts whose name contains this (ASCII case-insensitive).
+    search: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
@@ -89,7 +106,7 @@ pub(crate) struct LabelPath {
 
 /// The org and workspace a request addresses: the key's, or the query's
 /// (required when the key does not fix them). Another tenant's → 404.
-fn tenant(
+pub(crate) fn tenant(
     state: &AppState,
     caller: &Caller,
     org_id: Option<String>,
@@ -131,7 +148,7 @@ fn tenant(
     }
 }
 
-fn key(org_workspace: (String, String), name: String) -> PromptKey {
+pub(crate) fn key(org_workspace: (String, String), name: String) -> PromptKey {
     PromptKey {
         org_id: org_workspace.0,
         workspace_id: org_workspace.1,
@@ -139,7 +156,7 @@ fn key(org_workspace: (String, String), name: String) -> PromptKey {
     }
 }
 
-fn selector(label: Option<String>, revision: Option<i64>) -> Result<Selector, ApiError> {
+pub(crate) fn selector(label: Option<String>, revision: Option<i64>) -> Result<Selector, ApiError> {
     match (label, revision) {
         (Some(_), Some(_)) => Err(ApiError::new(
             Code::InvalidQuery,
@@ -169,7 +186,7 @@ fn body_variables(json: &Json) -> Json {
 
 /// `GET /api/prompts`: prompts by name.
 #[utoipa::path(get, path = "/api/prompts", tag = "prompts", operation_id = "listPrompts",
-    params(TenantPageQuery),
+    params(PromptListQuery),
     responses((status = 200, description = "A page of prompts by name", body = List<PromptSummaryView>)))]
 pub async fn list(
     req: HttpRequest,
@@ -177,11 +194,11 @@ pub async fn list(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
-    let q: TenantPageQuery = query(&req)?;
+    let q: PromptListQuery = query(&req)?;
     let (org, ws) = tenant(&state, &caller, q.org_id, q.workspace_id)?;
     let p = state
         .prompter
-        .list_prompts(&org, &ws, &page(q.limit, &q.cursor)?)
+        .list_prompts(&org, &ws, q.search.as_deref(), &page(q.limit, &q.cursor)?)
         .await?;
     Ok(HttpResponse::Ok().json(List::from_page(p, PromptSummaryView::from)))
 }

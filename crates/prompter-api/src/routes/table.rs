@@ -15,7 +15,7 @@
 //! To add a route: annotate the handler with `#[utoipa::path]` and add one
 //! [`route!`] row to [`TABLE`].
 
-use super::{history, ops, prompts, usage, v7};
+use super::{batches, history, ops, prompts, schedules, usage, v7, whoami};
 use crate::error::Code;
 use crate::openapi;
 use actix_web::http::Method;
@@ -66,8 +66,13 @@ pub struct Route {
     to: fn() -> actix_web::Route,
 }
 
-/// Codes any route can answer: a panic, the request timeout.
-pub const ALWAYS: &[Code] = &[Code::InternalError, Code::RequestTimeout];
+/// Codes any route can answer: a panic, the request timeout, a foreign
+/// `Host` (`crate::site_guard`; state-changing routes add `CROSS_ORIGIN`).
+pub const ALWAYS: &[Code] = &[
+    Code::InternalError,
+    Code::RequestTimeout,
+    Code::HostNotAllowed,
+];
 /// Routes behind the auth middleware (with auth on; anonymous rate limiting with it off).
 pub const GUARDED: &[Code] = &[
     Code::Unauthorized,
@@ -111,6 +116,15 @@ pub const SELECT: &[Code] = &[
     Code::LabelNotFound,
     Code::RevisionNotFound,
 ];
+
+/// Routes that create a batch (by request or schedule).
+pub const BATCH_CREATE: &[Code] = &[
+    Code::MissingVariables,
+    Code::BatchTooLarge,
+    Code::IdempotencyKeyReused,
+];
+/// Routes addressing a batch by id.
+pub const BATCH: &[Code] = &[Code::BatchNotFound, Code::NotFound];
 
 /// One [`RouteRow`]: `route!(module::handler, Access, [code groups])`.
 ///
@@ -242,6 +256,51 @@ pub static TABLE: &[RouteRow] = &[
         [GUARDED, PROMPT, &[Code::InvalidQuery, Code::LabelNotFound]]
     ),
     route!(prompts::label_history, Keyed, [GUARDED, PAGE, PROMPT]),
+    route!(
+        batches::create_for_prompt,
+        Keyed,
+        [GUARDED, BODY, PROMPT, SELECT, BATCH_CREATE]
+    ),
+    route!(
+        batches::create_for_template,
+        Keyed,
+        [GUARDED, BODY, TEMPLATE, BATCH_CREATE]
+    ),
+    route!(batches::list, Keyed, [GUARDED, PAGE]),
+    route!(batches::get, Keyed, [GUARDED, BATCH]),
+    route!(batches::cancel, Keyed, [GUARDED, BATCH]),
+    route!(batches::retry_failed, Keyed, [GUARDED, BATCH]),
+    route!(batches::events, Keyed, [GUARDED, BATCH]),
+    route!(
+        schedules::create,
+        Keyed,
+        [
+            GUARDED,
+            BODY,
+            PROMPT,
+            TEMPLATE,
+            BATCH_CREATE,
+            &[
+                Code::InvalidQuery,
+                Code::LabelNotFound,
+                Code::RevisionNotFound,
+                Code::InvalidCron
+            ]
+        ]
+    ),
+    route!(schedules::list, Keyed, [GUARDED, PAGE]),
+    route!(
+        schedules::get,
+        Keyed,
+        [GUARDED, &[Code::ScheduleNotFound, Code::NotFound]]
+    ),
+    route!(
+        schedules::delete,
+        Keyed,
+        [GUARDED, &[Code::ScheduleNotFound, Code::NotFound]]
+    ),
+    route!(whoami::me, Keyed, [GUARDED]),
+    route!(whoami::workspaces, Keyed, [GUARDED, PAGE]),
     route!(usage::usage, Keyed, [GUARDED, &[Code::InvalidQuery]]),
     route!(usage::budgets, Keyed, [GUARDED]),
     // `GUARDED` only with `--metrics-auth`.
@@ -295,9 +354,19 @@ impl RouteRow {
             .operation_id
             .unwrap_or_else(|| panic!("{path}: the route has no operation_id"));
         let mut codes: Vec<Code> = Vec::new();
+        let unsafe_method = !matches!(
+            method,
+            HttpMethod::Get | HttpMethod::Head | HttpMethod::Options
+        );
+        let cross_origin: &[Code] = if unsafe_method {
+            &[Code::CrossOrigin]
+        } else {
+            &[]
+        };
         for code in ALWAYS
             .iter()
             .chain(self.codes.iter().flat_map(|g| g.iter()))
+            .chain(cross_origin)
         {
             if !codes.contains(code) {
                 codes.push(*code);
@@ -381,6 +450,9 @@ fn access_by_path() -> &'static HashMap<&'static str, Access> {
 /// Who may call the route matched by `pattern` (actix's match pattern);
 /// unmatched requests count as [`Access::Keyed`] (auth on: 401 before 404).
 pub fn access(pattern: Option<&str>) -> Access {
+    if pattern.is_some_and(crate::console::is_console_pattern) {
+        return Access::Open;
+    }
     pattern
         .and_then(|p| access_by_path().get(p).copied())
         .unwrap_or(Access::Keyed)

@@ -233,9 +233,10 @@ pub fn check_response(
     let method = method.to_ascii_lowercase();
     let what = format!("{} {path} -> {status}", method.to_uppercase());
     // Undocumented routes and methods: 404/405, or what the middleware
-    // answers before routing (401 with auth on, 429, 503 timeout), as an error.
+    // answers before routing (401 with auth on, 421 foreign Host, 429, 503
+    // timeout), as an error.
     let envelope = json!({"$ref": "#/components/schemas/ErrorEnvelope"});
-    let unrouted = [401, 404, 405, 429, 503];
+    let unrouted = [401, 404, 405, 421, 429, 503];
     let (template, schema) = match match_path(doc, path) {
         None => {
             assert!(

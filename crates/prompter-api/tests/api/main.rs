@@ -5,10 +5,12 @@
 
 mod adopt;
 mod auth;
+mod batches;
 mod beyond_v7;
 mod budgets;
 mod cli;
 mod cluster;
+mod console;
 mod docs;
 mod errors;
 mod faults;

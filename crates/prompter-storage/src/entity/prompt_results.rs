@@ -33,6 +33,10 @@ pub struct Model {
     pub cost_micros: Option<i64>,
     /// The provider that served the run.
     pub provider: Option<String>,
+    /// The batch that produced it (issue 18).
+    pub batch_id: Option<Uuid>,
+    /// Its repeat index within the batch.
+    pub batch_repeat: Option<i32>,
 }
 
 /// Relations.

@@ -1,6 +1,7 @@
 //! Repository methods of [`crate::Store`], one module per table.
 
 mod api_keys;
+mod batches;
 mod budgets;
 mod drift;
 mod generations;
@@ -8,14 +9,22 @@ mod idempotency;
 mod outbox;
 mod prompts;
 mod results;
+mod schedules;
 mod templates;
 pub(crate) mod usage;
 mod versions;
+mod workspaces;
 
+pub use batches::{
+    item_status, BatchCreated, BatchItemRecord, BatchRecord, FinishEvent, NewBatch, NewBatchItem,
+    TickClaim,
+};
 pub use budgets::BudgetRecord;
 pub use generations::API_KEYS_GENERATION;
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{LabelEvent, LabelMove, LabelRecord, PromptKey, PromptSummary, RevisionSummary};
 pub use results::RESULT_INSERT;
+pub use schedules::{NewSchedule, ScheduleRecord};
 pub use templates::TEMPLATE_INSERT;
 pub use usage::{UsageKey, UsageQuery, UsageRow};
+pub use workspaces::WorkspaceSummary;

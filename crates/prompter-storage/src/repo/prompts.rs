@@ -113,6 +113,20 @@ fn cursor_err<E>(_: E) -> StorageError {
     StorageError::InvalidCursor
 }
 
+/// A `LIKE … ESCAPE '!'` pattern matching names that contain `s`
+/// (lower-cased: the query compares `LOWER(name)`).
+fn like_pattern(s: &str) -> String {
+    let mut p = String::from("%");
+    for c in s.to_ascii_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// Name cursor of [`Store::list_prompts`].
 fn encode_name_cursor(name: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("n:{name}"))
@@ -168,11 +182,13 @@ fn key_values(k: &PromptKey) -> Vec<sea_orm::Value> {
 }
 
 impl Store {
-    /// Prompts of a workspace by name (cursor: the last name of a page).
+    /// Prompts of a workspace by name (cursor: the last name of a page);
+    /// with `search`, only names containing it (ASCII case-insensitive).
     pub async fn list_prompts(
         &self,
         org_id: &str,
         workspace_id: &str,
+        search: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<PromptSummary>, StorageError> {
         let limit = page.effective_limit();
@@ -184,7 +200,14 @@ impl Store {
         );
         if let Some(c) = &page.cursor {
             values.push(sql::text(&decode_name_cursor(c)?));
-            sql.push_str(" AND name > $3");
+            sql.push_str(&format!(" AND name > ${}", values.len()));
+        }
+        if let Some(s) = search.filter(|s| !s.is_empty()) {
+            values.push(sql::text(&like_pattern(s)));
+            sql.push_str(&format!(
+                " AND LOWER(name) LIKE ${} ESCAPE '!'",
+                values.len()
+            ));
         }
         sql.push_str(&format!(" GROUP BY name ORDER BY name LIMIT {}", limit + 1));
         let rows = self

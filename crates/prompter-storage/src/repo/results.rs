@@ -4,8 +4,8 @@ use crate::batch::InsertSpec;
 use crate::entity::prompt_results::{Column as C, Entity as Results};
 use crate::sql::{self, Row};
 use crate::{
-    NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, RunRelease, RunUsage,
-    Scope, StorageError, Store,
+    BatchRef, NewResult, Page, PageRequest, ResultFilter, ResultHead, ResultRecord, RunRelease,
+    RunUsage, Scope, StorageError, Store,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::Iterable;
@@ -40,7 +40,7 @@ pub(crate) fn decode(r: &Row<'_>) -> Result<ResultRecord, StorageError> {
 }
 
 /// A listing's columns: every one but the JSON payloads.
-const HEAD_COLUMNS: [C; 17] = [
+const HEAD_COLUMNS: [C; 19] = [
     C::Id,
     C::OrgId,
     C::WorkspaceId,
@@ -58,6 +58,8 @@ const HEAD_COLUMNS: [C; 17] = [
     C::CachedInputTokens,
     C::CacheWriteInputTokens,
     C::CostMicros,
+    C::BatchId,
+    C::BatchRepeat,
 ];
 
 fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
@@ -83,6 +85,10 @@ fn decode_head(r: &Row<'_>) -> Result<ResultHead, StorageError> {
             cache_write_input_tokens: r.big_opt("cache_write_input_tokens")?,
             cost_micros: r.big_opt("cost_micros")?,
         },
+        batch: match (r.uuid_opt("batch_id")?, r.i64_opt("batch_repeat")?) {
+            (Some(batch_id), Some(repeat)) => Some(BatchRef { batch_id, repeat }),
+            _ => None,
+        },
     })
 }
 
@@ -106,6 +112,7 @@ impl Store {
             release: r.release,
             output: r.output,
             usage: r.usage,
+            batch: None,
         };
         let values = vec![
             b.uuid(rec.id),
@@ -190,6 +197,9 @@ impl Store {
         }
         if let Some(c) = &filter.country {
             q.and_where(Expr::col(C::Country).eq(c.as_str()));
+        }
+        if let Some(id) = filter.batch_id {
+            q.and_where(Expr::col(C::BatchId).eq(b.uuid(id)));
         }
         if let Some(t) = filter.since {
             q.and_where(Expr::col(C::CreatedAt).gte(b.ts(t)));
