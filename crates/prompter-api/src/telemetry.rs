@@ -12,6 +12,8 @@ const SECONDS_BUCKETS: &[f64] = &[
 ];
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The recorder's global labels, for the series rendered beside it.
+static GLOBAL_LABELS: OnceLock<Vec<(String, String)>> = OnceLock::new();
 
 /// Installs the global metrics recorder once per process (later calls reuse
 /// it: the `service`/`env` labels of the first call win) and registers every
@@ -19,6 +21,10 @@ static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install_metrics(service: &str, env: &str) -> PrometheusHandle {
     RECORDER
         .get_or_init(|| {
+            let _ = GLOBAL_LABELS.set(vec![
+                ("service".to_owned(), service.to_owned()),
+                ("env".to_owned(), env.to_owned()),
+            ]);
             let recorder = PrometheusBuilder::new()
                 .add_global_label("service", service)
                 .add_global_label("env", env)
@@ -32,6 +38,19 @@ pub fn install_metrics(service: &str, env: &str) -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The `/metrics` text: the recorder's series, then the float counter
+/// `prompter_cost_usd_total` (kept by `prompter_service::cost_counter`,
+/// which the integer counters of the `metrics` facade cannot hold).
+pub fn render_metrics(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let global = GLOBAL_LABELS.get().map(Vec::as_slice).unwrap_or_default();
+    text.push_str(&prompter_service::cost_counter::render(global));
+    text
 }
 
 /// The log filter without `RUST_LOG`: `info`, except PostgreSQL notices

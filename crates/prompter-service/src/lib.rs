@@ -13,6 +13,7 @@ pub mod batches;
 pub mod breaker;
 pub mod budgets;
 pub mod caps;
+pub mod cost_counter;
 pub mod diff;
 pub mod error;
 pub mod guard;

@@ -51,8 +51,8 @@ pub const DB_POOL_TIMEOUTS_TOTAL: &str = "prompter_db_pool_timeouts_total";
 /// output, cached_input, cache_write_input; cached and cache-write tokens
 /// are also counted in input).
 pub const TOKENS_TOTAL: &str = "prompter_tokens_total";
-/// Cost of runs in USD by `provider`, `model` (list prices; monotonic, a
-/// gauge only because the metrics facade's counters are integers).
+/// Cost of runs in USD by `provider`, `model` (list prices), a counter kept
+/// and rendered by [`crate::cost_counter`] (the facade's counters hold integers).
 pub const COST_USD_TOTAL: &str = "prompter_cost_usd_total";
 /// Runs with usage whose model has no price (cost stored as null), by `provider`, `model`.
 pub const COST_UNPRICED_TOTAL: &str = "prompter_cost_unpriced_total";

@@ -37,8 +37,7 @@ impl Prompter {
         }
         let cost = self.inner.cfg.prices.cost_micros(provider, model, u);
         match cost {
-            Some(c) => metrics::gauge!(m::COST_USD_TOTAL, "provider" => p, "model" => md)
-                .increment(c as f64 / 1e6),
+            Some(c) => crate::cost_counter::add(provider, model, u64::try_from(c).unwrap_or(0)),
             None => metrics::counter!(m::COST_UNPRICED_TOTAL, "provider" => p, "model" => md)
                 .increment(1),
         }

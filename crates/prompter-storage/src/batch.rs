@@ -90,6 +90,16 @@ impl InsertSpec {
         self.columns.split(',').count()
     }
 
+    /// The statement the store runs after inserting `rows` rows, in the same
+    /// transaction (results: the usage rollup), placeholders `$1…$rows` for
+    /// their ids; `None` when there is none. A bulk loader writing rows with
+    /// [`InsertSpec::prefix`] must run it too, or derived rows drift.
+    #[cfg(feature = "test-util")]
+    pub fn after_sql(&self, backend: Backend, rows: usize) -> Option<String> {
+        self.after
+            .map(|after| after(backend, &vec![Uuid::nil(); rows]).sql)
+    }
+
     /// The whole statement for `rows` rows, placeholders `$1…` in row order.
     pub fn sql(&self, rows: usize) -> String {
         let per_row = self.width();

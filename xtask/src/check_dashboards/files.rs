@@ -3,7 +3,7 @@
 //! metric catalogue of `docs/operations.md`, series of an exposition.
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub(super) fn read_json(path: &Path) -> Result<Value, String> {
@@ -209,6 +209,57 @@ pub(super) fn first_event_series(doc: &str) -> BTreeSet<String> {
     out
 }
 
+/// Series → type (first word of the `type` cell: `counter`, `gauge`,
+/// `histogram`) from the `## Metric catalogue` table.
+pub(super) fn catalogue_types(doc: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut in_section = false;
+    let mut columns: Option<(usize, usize)> = None;
+    for line in doc.lines() {
+        let t = line.trim();
+        if t.starts_with("## ") {
+            in_section = t.to_ascii_lowercase().contains("metric catalogue");
+            columns = None;
+            continue;
+        }
+        if !in_section || !t.starts_with('|') {
+            continue;
+        }
+        let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+        match columns {
+            None => {
+                let find = |name: &str| cells.iter().position(|c| c.eq_ignore_ascii_case(name));
+                if let (Some(s), Some(ty)) = (find("series"), find("type")) {
+                    columns = Some((s, ty));
+                }
+            }
+            Some((s, ty)) => {
+                let kind = cells
+                    .get(ty)
+                    .and_then(|c| c.split_whitespace().next())
+                    .unwrap_or_default();
+                if let Some(cell) = cells.get(s) {
+                    for name in backticked(cell) {
+                        out.insert(name, kind.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Family → type from the `# TYPE name type` lines of an exposition.
+pub(super) fn exported_types(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_owned(), it.next()?.to_owned()))
+        })
+        .collect()
+}
+
 /// `x_bucket`/`x_sum`/`x_count` -> `x`; other names unchanged.
 pub(super) fn histogram_base(name: &str) -> &str {
     ["_bucket", "_sum", "_count"]
@@ -333,6 +384,16 @@ mod tests {
         assert!(!fe.contains("prompter_redis_up"));
         assert_eq!(histogram_base("a_seconds_bucket"), "a_seconds");
         assert_eq!(histogram_base("a_total"), "a_total");
+    }
+
+    #[test]
+    fn types_from_the_catalogue_and_the_exposition() {
+        let cat = catalogue_types(&repo_file("docs/operations.md"));
+        assert_eq!(cat["prompter_cost_usd_total"], "counter");
+        assert_eq!(cat["prompter_redis_up"], "gauge");
+        let exp = exported_types("# HELP a x\n# TYPE a_total counter\na_total 1\n# TYPE g gauge\n");
+        assert_eq!(exp["a_total"], "counter");
+        assert_eq!(exp["g"], "gauge");
     }
 
     #[test]

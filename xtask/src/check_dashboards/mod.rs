@@ -26,8 +26,9 @@ mod traffic;
 
 use crate::support::{free_port, prompter_bin, run_checked, workspace_root, Proc, TempDir};
 use files::{
-    datadog_metric_names, datadog_queries, exported_series, first_event_series, grafana_targets,
-    grafana_variables, histogram_base, parse_datadog_mapping, read_json,
+    catalogue_types, datadog_metric_names, datadog_queries, exported_series, exported_types,
+    first_event_series, grafana_targets, grafana_variables, histogram_base, parse_datadog_mapping,
+    read_json,
 };
 use prometheus::{ensure_prometheus, migrate, prometheus_config};
 use query::{
@@ -35,7 +36,7 @@ use query::{
     wait_rules_evaluated, wait_scrapes,
 };
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -342,6 +343,24 @@ fn run(opts: &Options) -> Result<(), String> {
     let mut exported = BTreeSet::new();
     for srv in &servers {
         exported.extend(exported_series(&fetch_ok(&srv.addr, "/metrics")?));
+    }
+    section("metric types: GET /metrics `# TYPE` lines vs the docs' catalogue");
+    let catalogue = catalogue_types(&ops_doc);
+    let mut types = BTreeMap::new();
+    for srv in &servers {
+        types.extend(exported_types(&fetch_ok(&srv.addr, "/metrics")?));
+    }
+    for (name, kind) in &types {
+        match catalogue.get(name) {
+            Some(want) if want == kind => println!("  ok   {name} {kind}"),
+            Some(want) => {
+                println!("  FAIL {name}: /metrics says {kind}, the catalogue {want}");
+                failures.push(format!(
+                    "{name} is a {kind} in GET /metrics but a {want} in docs/operations.md"
+                ));
+            }
+            None => {}
+        }
     }
     let first_event = first_event_series(&ops_doc);
     for s in &mapping.prometheus {

@@ -278,5 +278,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.refresh_pool_gauges();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(crate::telemetry::render_metrics(&state.metrics))
 }

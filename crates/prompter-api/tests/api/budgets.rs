@@ -178,3 +178,107 @@ async fn tenants_see_only_their_own_budgets() {
     assert_eq!(items[0]["monthly_usd"], 5.0);
     app.stop().await;
 }
+
+/// `prompter budgets …` (the binary, as the operator runs it).
+fn budgets_cli(db_url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prompter"))
+        .arg("budgets")
+        .args(args)
+        .args(["--database-url", db_url])
+        .env_remove("PROMPTER_DATABASE_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_budget_set_by_the_cli_applies_to_a_running_instance_within_a_second() {
+    for db in backends() {
+        let shared = fresh_db(db).await;
+        let app = spawn_on(shared.clone(), |_| {}).await;
+        let body = template_body("gpt-4o");
+        let org = body["org_id"].as_str().unwrap().to_owned();
+        let id = app.create(&body).await;
+        let run = format!("/api/prompt-templates/{id}/run");
+        let prompt = json!({"rendered_prompt": "word ".repeat(10)});
+        let (s, v) = app.post(&run, &prompt).await;
+        assert_eq!(s, 200, "{v}");
+
+        // One micro-dollar a month: the run above spent more.
+        let (ok, out, err) = budgets_cli(
+            shared.url(),
+            &[
+                "set",
+                "--org",
+                &org,
+                "--monthly-usd",
+                "0.000001",
+                "--alert-at",
+                "0.5",
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(out.starts_with("budget set: "), "{out}");
+        let (ok, out, err) = budgets_cli(shared.url(), &["list", "--org", &org]);
+        assert!(ok, "{err}");
+        assert!(
+            out.starts_with(&format!("{org}\t-\t0.00\t0.500\t")),
+            "{out}"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = app.stub.completion_count();
+        let (s, v) = app.post(&run, &prompt).await;
+        assert_eq!(s, 429, "{v}");
+        assert_eq!(v["detail"]["code"], "BUDGET_EXCEEDED");
+        assert_eq!(app.stub.completion_count(), before, "no provider call");
+
+        // Deleted by the CLI: runs again within a second.
+        let (ok, _, err) = budgets_cli(shared.url(), &["delete", "--org", &org]);
+        assert!(ok, "{err}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (s, v) = app.post(&run, &prompt).await;
+        assert_eq!(s, 200, "{v}");
+        // Deleting again is an error naming the org.
+        let (ok, _, err) = budgets_cli(shared.url(), &["delete", "--org", &org]);
+        assert!(!ok);
+        assert!(err.contains(&org), "{err}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn no_api_key_can_change_a_budget() {
+    let app = spawn_with(Db::Sqlite, |a| {
+        a.security.auth = Some(AuthMode::Required);
+    })
+    .await;
+    let store = app.prompter.store();
+    let key = create_key(
+        store,
+        KeySpec {
+            org_id: "org-a",
+            workspace_id: None,
+            role: Role::Admin,
+            name: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap()
+    .0
+    .key;
+    let body = json!({"org_id": "org-a", "monthly_usd": 1e9, "alert_at": 0.8});
+    for req in [
+        app.client.post(app.url("/api/budgets")).json(&body),
+        app.client.put(app.url("/api/budgets")).json(&body),
+        app.client.delete(app.url("/api/budgets")),
+    ] {
+        let r = app.send(req.bearer_auth(&key)).await;
+        assert_eq!(r.status, 405, "{}", r.body);
+    }
+    app.stop().await;
+}

@@ -301,6 +301,12 @@ async fn each_providers_usage_lands_in_the_result_and_is_priced_to_the_micro_dol
                 &[("provider", "google"), ("model", "gemini-2.5-pro")]
             ) >= 0.00375 - 1e-9
         );
+        // A counter in USD (the facade's integer counters cannot hold it).
+        assert!(
+            text.contains("# TYPE prompter_cost_usd_total counter\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# TYPE prompter_cost_usd_total gauge"));
         // The usage API totals the org: 5 priced + 1 unpriced + 1 without usage.
         let (s, rep) = app
             .get(&format!("/api/usage?org_id={org}&group_by=provider"))

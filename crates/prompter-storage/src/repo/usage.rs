@@ -168,6 +168,73 @@ pub struct UsageRow {
     pub unpriced_runs: i64,
 }
 
+/// The report's keys (in [`UsageKey::ALL`] order), statement and values.
+fn usage_sql(scope: &Scope, q: &UsageQuery) -> (Vec<UsageKey>, String, Vec<Value>) {
+    let keys: Vec<UsageKey> = UsageKey::ALL
+        .into_iter()
+        .filter(|k| q.group_by.contains(k))
+        .collect();
+    let mut values: Vec<Value> = Vec::new();
+    let param = |v: Value, values: &mut Vec<Value>| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    let mut conds: Vec<String> = Vec::new();
+    if let Scope::Tenant {
+        org_id,
+        workspace_id,
+    } = scope
+    {
+        conds.push(format!(
+            "org_id = {}",
+            param(sql::text(org_id), &mut values)
+        ));
+        if let Some(ws) = workspace_id {
+            conds.push(format!(
+                "workspace_id = {}",
+                param(sql::text(ws), &mut values)
+            ));
+        }
+    }
+    if let Some(o) = &q.org_id {
+        conds.push(format!("org_id = {}", param(sql::text(o), &mut values)));
+    }
+    if let Some(w) = &q.workspace_id {
+        conds.push(format!(
+            "workspace_id = {}",
+            param(sql::text(w), &mut values)
+        ));
+    }
+    if let Some(d) = q.since {
+        let p = param(sql::text(&d.format("%Y-%m-%d").to_string()), &mut values);
+        conds.push(format!("day >= {p}"));
+    }
+    if let Some(d) = q.until {
+        let p = param(sql::text(&d.format("%Y-%m-%d").to_string()), &mut values);
+        conds.push(format!("day <= {p}"));
+    }
+    let cols: Vec<&str> = keys.iter().map(|k| k.column()).collect();
+    let mut sql = String::from("SELECT ");
+    for c in &cols {
+        sql.push_str(c);
+        sql.push_str(", ");
+    }
+    sql.push_str("CAST(COALESCE(SUM(runs), 0) AS BIGINT) AS runs");
+    for c in SUMS.iter().chain(["unpriced_runs"].iter()) {
+        sql.push_str(&format!(", CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"));
+    }
+    sql.push_str(" FROM usage_daily");
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    if !cols.is_empty() {
+        let list = cols.join(", ");
+        sql.push_str(&format!(" GROUP BY {list} ORDER BY {list}"));
+    }
+    (keys, sql, values)
+}
+
 impl Store {
     /// The usage report in `scope`, from the daily rollups: one row per
     /// group, ordered by the keys.
@@ -177,68 +244,7 @@ impl Store {
         q: &UsageQuery,
     ) -> Result<Vec<UsageRow>, StorageError> {
         let b = self.backend;
-        let keys: Vec<UsageKey> = UsageKey::ALL
-            .into_iter()
-            .filter(|k| q.group_by.contains(k))
-            .collect();
-        let mut values: Vec<Value> = Vec::new();
-        let param = |v: Value, values: &mut Vec<Value>| {
-            values.push(v);
-            format!("${}", values.len())
-        };
-        let mut conds: Vec<String> = Vec::new();
-        if let Scope::Tenant {
-            org_id,
-            workspace_id,
-        } = scope
-        {
-            conds.push(format!(
-                "org_id = {}",
-                param(sql::text(org_id), &mut values)
-            ));
-            if let Some(ws) = workspace_id {
-                conds.push(format!(
-                    "workspace_id = {}",
-                    param(sql::text(ws), &mut values)
-                ));
-            }
-        }
-        if let Some(o) = &q.org_id {
-            conds.push(format!("org_id = {}", param(sql::text(o), &mut values)));
-        }
-        if let Some(w) = &q.workspace_id {
-            conds.push(format!(
-                "workspace_id = {}",
-                param(sql::text(w), &mut values)
-            ));
-        }
-        if let Some(d) = q.since {
-            let p = param(sql::text(&d.format("%Y-%m-%d").to_string()), &mut values);
-            conds.push(format!("day >= {p}"));
-        }
-        if let Some(d) = q.until {
-            let p = param(sql::text(&d.format("%Y-%m-%d").to_string()), &mut values);
-            conds.push(format!("day <= {p}"));
-        }
-        let cols: Vec<&str> = keys.iter().map(|k| k.column()).collect();
-        let mut sql = String::from("SELECT ");
-        for c in &cols {
-            sql.push_str(c);
-            sql.push_str(", ");
-        }
-        sql.push_str("CAST(COALESCE(SUM(runs), 0) AS BIGINT) AS runs");
-        for c in SUMS.iter().chain(["unpriced_runs"].iter()) {
-            sql.push_str(&format!(", CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"));
-        }
-        sql.push_str(" FROM usage_daily");
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        if !cols.is_empty() {
-            let list = cols.join(", ");
-            sql.push_str(&format!(" GROUP BY {list} ORDER BY {list}"));
-        }
+        let (keys, sql, values) = usage_sql(scope, q);
         let rows = self
             .q_all(self.stmt(&sql, values))
             .await
@@ -267,5 +273,25 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// The database's plan of [`Store::usage`] for `q` in `scope`
+    /// (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`), one line per
+    /// node: shows that the report reads `usage_daily` through an index.
+    pub async fn usage_plan(&self, scope: &Scope, q: &UsageQuery) -> Result<String, StorageError> {
+        let (_, sql, values) = usage_sql(scope, q);
+        let (explain, col) = match self.backend {
+            Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+        };
+        let rows = self
+            .q_all(self.stmt(&format!("{explain}{sql}"), values))
+            .await
+            .map_err(|e| e.into_storage("usage_daily"))?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for row in &rows {
+            lines.push(self.row(row).text(col)?);
+        }
+        Ok(lines.join("\n"))
     }
 }

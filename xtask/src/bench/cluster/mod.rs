@@ -163,6 +163,7 @@ pub fn run(opts: Options) -> TaskResult {
         small_rows: 0,
         mid_rows: 0,
         large_rows: 0,
+        usage_rows: 0,
         burst: 50,
         bin: target_dir().join(profile).join("prompter"),
         wrapper: Vec::new(),

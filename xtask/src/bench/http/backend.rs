@@ -1,11 +1,13 @@
-//! One backend's phases, in order: reads on small tables, reads after the
-//! tables grew, `create_unique` interleaved with its raw baseline, the
+//! One backend's phases, in order: reads on small tables (and the usage
+//! report on 1,000 results), reads after the tables grew (the usage report
+//! on 1,000,000), `create_unique` interleaved with its raw baseline, the
 //! write scenarios on a seed template, the probe burst, `run_llm`. Each
 //! scenario's unexpected statuses become functional failures.
 
 use super::load::{create_body, probe_burst, scenario, Gen, ScenarioResult};
-use super::seed::{RawResult, Seeder};
+use super::seed::{seed_ts, Placed, RawResult, Seeder};
 use super::server::{Server, ServerCfg};
+use super::usage::{self, Layout};
 use super::{Plan, Res, LIST_WS, ORG, PAGE_LIMIT, RESULTS_WS, SEED_WS};
 use crate::client::request;
 use hyper::body::Bytes;
@@ -23,6 +25,8 @@ pub(super) struct BackendReport {
     pub(super) raw_create: Option<RawResult>,
     pub(super) probe_burst: Option<u64>,
     pub(super) seed_seconds: f64,
+    /// `EXPLAIN` of the usage query after the large seed.
+    pub(super) usage_plan: Option<String>,
 }
 
 /// The `ETag` of `GET path` (a fetch by label).
@@ -68,6 +72,7 @@ pub(super) async fn bench_backend(
         raw_create: None,
         probe_burst: None,
         seed_seconds: 0.0,
+        usage_plan: None,
     };
     let srv_cfg = ServerCfg {
         db_url: db.url().to_owned(),
@@ -86,6 +91,7 @@ pub(super) async fn bench_backend(
         };
 
     // Reads on small tables, then on grown tables.
+    let k = |n: u64| format!("{}k", n / 1000);
     let res_tpl = Uuid::now_v7();
     let t = Instant::now();
     seeder
@@ -94,23 +100,40 @@ pub(super) async fn bench_backend(
     seeder
         .template_rows(ORG, LIST_WS, 0, plan.small_rows, None)
         .await?;
-    seeder
-        .result_rows(res_tpl, ORG, RESULTS_WS, 0, plan.small_rows)
-        .await?;
+    let res_place = |k: u64| Placed {
+        tpl: res_tpl,
+        ws: RESULTS_WS,
+        created: seed_ts(k),
+    };
+    seeder.result_rows(0, plan.small_rows, res_place).await?;
+    let want_usage = plan.wants("usage") || plan.wants(&format!("usage_{}", k(plan.small_rows)));
+    let layout = if want_usage {
+        let layout = Layout::seed(&seeder).await?;
+        seeder
+            .result_rows(0, plan.small_rows, |k| layout.place(k))
+            .await?;
+        Some(layout)
+    } else {
+        None
+    };
     seeder.analyze().await?;
     out.seed_seconds += t.elapsed().as_secs_f64();
     let list_path =
         format!("/api/prompt-templates?workspace_id={LIST_WS}&org_id={ORG}&limit={PAGE_LIMIT}");
     let results_path = format!("/api/prompt-templates/{res_tpl}/results?limit={PAGE_LIMIT}");
-    let k = |n: u64| format!("{}k", n / 1000);
+    let usage_path = usage::path();
     let reads = |n: u64| {
         vec![
             (format!("list_{}", k(n)), Gen::get(&list_path)),
             (format!("results_{}", k(n)), Gen::get(&results_path)),
+            (format!("usage_{}", k(n)), Gen::get(&usage_path)),
         ]
     };
     for (name, gen) in reads(plan.small_rows) {
         if plan.wants(&name) || plan.wants(name.split('_').next().unwrap_or_default()) {
+            if name.starts_with("usage") {
+                check_usage(plan, &srv_cfg, plan.small_rows, failures).await?;
+            }
             let r = scenario(plan, &srv_cfg, &name, gen, plan.connections, 0, 200).await?;
             check(&r, failures);
             out.scenarios.push(r);
@@ -154,29 +177,56 @@ pub(super) async fn bench_backend(
         .await?;
     seeder
         .result_rows(
-            res_tpl,
-            ORG,
-            RESULTS_WS,
             plan.small_rows,
             plan.large_rows - plan.small_rows,
+            res_place,
         )
         .await?;
+    if let Some(layout) = &layout {
+        let t = Instant::now();
+        seeder
+            .result_rows(plan.small_rows, plan.usage_rows - plan.small_rows, |k| {
+                layout.place(k)
+            })
+            .await?;
+        println!(
+            "   seeded {} usage results (with their usage_daily rollup) in {:.1}s",
+            plan.usage_rows,
+            t.elapsed().as_secs_f64()
+        );
+    }
     seeder.analyze().await?;
     out.seed_seconds += t.elapsed().as_secs_f64();
     println!(
         "   seeded {} templates and {} results in {:.1}s",
         plan.large_rows + 1,
-        plan.large_rows,
+        plan.large_rows + if layout.is_some() { plan.usage_rows } else { 0 },
         out.seed_seconds
     );
+    if layout.is_some() {
+        let p = usage::plan(db).await?;
+        println!(
+            "   usage query plan ({backend}):\n      {}",
+            p.replace('\n', "\n      ")
+        );
+        if !p.contains("ix_usage_daily_scope_day") {
+            failures.push(format!(
+                "{backend}: the usage query does not read usage_daily through ix_usage_daily_scope_day:\n{p}"
+            ));
+        }
+        out.usage_plan = Some(p);
+    }
     for (name, gen) in reads(plan.large_rows) {
-        // `results` (the deliverable's name) is the large one.
-        let name = if name.starts_with("results") {
-            "results".to_owned()
-        } else {
-            name
+        // `results` and `usage` (the deliverables' names) are the large ones.
+        let name = match name.split('_').next().unwrap_or_default() {
+            "results" => "results".to_owned(),
+            "usage" => "usage".to_owned(),
+            _ => name,
         };
         if plan.wants(&name) || plan.wants(name.split('_').next().unwrap_or_default()) {
+            if name == "usage" {
+                check_usage(plan, &srv_cfg, plan.usage_rows, failures).await?;
+            }
             let r = scenario(plan, &srv_cfg, &name, gen, plan.connections, 0, 200).await?;
             check(&r, failures);
             out.scenarios.push(r);
@@ -407,4 +457,21 @@ pub(super) async fn bench_backend(
     }
     seeder.close().await;
     Ok(out)
+}
+
+/// Starts a server, compares the usage report's sums with the `stored`
+/// seeded results, stops it; a mismatch is a functional failure.
+async fn check_usage(
+    plan: &Plan,
+    cfg: &ServerCfg,
+    stored: u64,
+    failures: &mut Vec<String>,
+) -> Res<()> {
+    let srv = Server::start(plan, cfg, 0).await?;
+    let r = usage::check_sums(srv.addr, stored).await;
+    srv.stop().await;
+    if let Err(e) = r {
+        failures.push(format!("{}: {e}", cfg.label));
+    }
+    Ok(())
 }

@@ -25,6 +25,12 @@
 //! * `create_unique` ≥ 70 % of a raw sqlx baseline doing the same inserts as
 //!   single-row transactions on the same database (server stopped meanwhile);
 //! * `list` / `results` first-page p50 with 100k rows ≤ 2 × the same with 1k;
+//! * `usage` (`GET /api/usage` of one workspace by template and day) p50 with
+//!   1,000,000 stored results ≤ 2 × the same with 1,000 (`--quick`: 20,000);
+//!   the seeded results carry usage and their `usage_daily` rollup rows are
+//!   written in the same transaction by the store's own statement, checked
+//!   against the API's sums before the scenario runs, and the query's plan
+//!   (`EXPLAIN`) is printed;
 //! * a 50-way concurrent ensure-version burst on a fresh template makes exactly
 //!   one probe (`prompter_probe_attempts_total` from `/metrics`);
 //! * `fetch_label` (`GET /api/prompts/{name}?label=production`) and
@@ -50,6 +56,7 @@ pub(super) mod load;
 pub(super) mod report;
 mod seed;
 pub(super) mod server;
+mod usage;
 
 use crate::support::{cargo_build, target_dir, workspace_root};
 use crate::TaskResult;
@@ -132,6 +139,8 @@ pub(in crate::bench) struct Plan {
     pub(in crate::bench) small_rows: u64,
     pub(in crate::bench) mid_rows: u64,
     pub(in crate::bench) large_rows: u64,
+    /// Stored results of the large `usage` scenario.
+    pub(in crate::bench) usage_rows: u64,
     pub(in crate::bench) burst: usize,
     pub(in crate::bench) bin: PathBuf,
     pub(in crate::bench) wrapper: Vec<String>,
@@ -196,6 +205,7 @@ pub fn run(opts: Options) -> TaskResult {
         small_rows: 1_000,
         mid_rows: if quick { 5_000 } else { 10_000 },
         large_rows: if quick { 20_000 } else { 100_000 },
+        usage_rows: if quick { 20_000 } else { 1_000_000 },
         burst: 50,
         bin,
         wrapper: opts

@@ -129,6 +129,23 @@ impl Report {
                     });
                 }
             }
+            if let (Some(a), Some(z)) = (find(&format!("usage_{small}")), find("usage")) {
+                let ratio = z.p50_ms / a.p50_ms;
+                let n = plan.usage_rows;
+                let many = if n >= 1_000_000 && n % 1_000_000 == 0 {
+                    format!("{}M", n / 1_000_000)
+                } else {
+                    format!("{}k", n / 1000)
+                };
+                targets.push(Target {
+                    backend: b.backend.clone(),
+                    name: "usage p50: results large / small",
+                    measured: format!("{:.2} ms @{many} vs {:.2} ms @{small}", z.p50_ms, a.p50_ms),
+                    limit: format!("<= {TARGET_READ_GROWTH:.1}"),
+                    ratio,
+                    pass: ratio <= TARGET_READ_GROWTH,
+                });
+            }
             // Fetch by label (and its 304) at least as fast as check-duplicate.
             if let Some(dup) = find("check_dup") {
                 for (name, what) in [
@@ -303,10 +320,11 @@ impl Report {
             "connections": p.connections,
             "llm_connections": p.llm_connections,
             "llm_latency_ms": p.llm_latency_ms,
-            "rows": {"small": p.small_rows, "mid": p.mid_rows, "large": p.large_rows},
+            "rows": {"small": p.small_rows, "mid": p.mid_rows, "large": p.large_rows, "usage_results": p.usage_rows},
             "backends": self.backends.iter().map(|b| json!({
                 "backend": b.backend,
                 "seed_seconds": b.seed_seconds,
+                "usage_plan": b.usage_plan,
                 "probe_burst_probes": b.probe_burst,
                 "raw_create": b.raw_create.as_ref().map(|r| json!({
                     "ops": r.ops, "seconds": r.seconds, "per_second": r.rps(), "errors": r.errors,

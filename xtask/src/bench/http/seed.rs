@@ -2,10 +2,10 @@
 //! multi-row inserts, and the raw sqlx baseline of `create_unique`. The
 //! statements are the store's own ([`TEMPLATE_INSERT`], [`RESULT_INSERT`]).
 
-use super::{Plan, Res};
+use super::{Plan, Res, ORG};
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
-use prompter_storage::sqlite_timestamp;
 use prompter_storage::testing::{RESULT_INSERT, TEMPLATE_INSERT};
+use prompter_storage::{sqlite_timestamp, Backend};
 use serde_json::{json, Value};
 use sqlx::{PgPool, QueryBuilder, SqlitePool};
 use std::str::FromStr;
@@ -38,10 +38,34 @@ pub(super) enum Seeder {
 const SEED_BATCH: u64 = 1000;
 
 /// Distinct, increasing timestamps for seeded rows (1 ms apart, in the past).
-fn seed_ts(i: u64) -> DateTime<Utc> {
+pub(super) fn seed_ts(i: u64) -> DateTime<Utc> {
     let base = DateTime::<Utc>::from_str("2025-01-01T00:00:00Z").expect("constant timestamp");
     base + ChronoDuration::milliseconds(i as i64)
 }
+
+/// Where a seeded result goes: its template, workspace (org [`ORG`]) and time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placed {
+    pub(super) tpl: Uuid,
+    pub(super) ws: &'static str,
+    pub(super) created: DateTime<Utc>,
+}
+
+/// The usage every seeded result stores, as its response's `usage` block
+/// says (`prompt_tokens` 20, `completion_tokens` 5).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SeedUsage {
+    pub(super) input: i64,
+    pub(super) output: i64,
+    pub(super) cost_micros: i64,
+}
+
+/// gpt-4o at config/prices.toml's $2.50 / $10.00 per MTok: 20 × 2.5 + 5 × 10 = 100 µ$.
+pub(super) const SEED_USAGE: SeedUsage = SeedUsage {
+    input: 20,
+    output: 5,
+    cost_micros: 100,
+};
 
 struct TemplateRow {
     id: Uuid,
@@ -117,13 +141,20 @@ impl Seeder {
     /// the tables are empty: it then lists a 100k-template workspace through
     /// the dedup index plus a sort of every row (≈400 ms a page, measured)
     /// instead of walking `ix_tpl_org_ws_created`. Production autoanalyze
-    /// does this by itself; a bulk import should run ANALYZE too.
+    /// does this by itself; a bulk import should run ANALYZE too. Likewise
+    /// `VACUUM` of the (small, often updated) `usage_daily` rollup.
     pub(super) async fn analyze(&self) -> Res<()> {
         if let Seeder::Postgres(pool) = self {
             sqlx::query("ANALYZE prompt_templates")
                 .execute(pool)
                 .await?;
             sqlx::query("ANALYZE prompt_results").execute(pool).await?;
+            // Every seeded batch updates the rollup rows it counts (as every
+            // stored result does in production), leaving dead row versions
+            // that autovacuum would clean up; it is off here, so vacuum.
+            sqlx::query("VACUUM ANALYZE usage_daily")
+                .execute(pool)
+                .await?;
         }
         Ok(())
     }
@@ -212,27 +243,31 @@ impl Seeder {
         Ok(())
     }
 
-    /// Results `first..first+n` of one template.
+    /// Results `first..first+n`, result `k` where `place(k)` puts it, each
+    /// with the usage its response reports ([`SEED_USAGE`]). Every batch and
+    /// its `usage_daily` rollup (the store's own statement,
+    /// [`InsertSpec::after_sql`](prompter_storage::testing::InsertSpec::after_sql))
+    /// commit together, as the store writes them.
     pub(super) async fn result_rows(
         &self,
-        tpl: Uuid,
-        org: &str,
-        ws: &str,
         first: u64,
         n: u64,
+        place: impl Fn(u64) -> Placed,
     ) -> Res<()> {
         let (request, response, analysis) = result_json();
         let mut i = first;
         while i < first + n {
             let end = (i + SEED_BATCH).min(first + n);
+            let rows: Vec<(Uuid, Placed)> = (i..end).map(|k| (Uuid::now_v7(), place(k))).collect();
+            let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
             macro_rules! push_rows {
                 ($db:ty, $uuid:expr, $json:expr, $ts:expr) => {{
                     let mut qb = QueryBuilder::<$db>::new(RESULT_INSERT.prefix());
-                    qb.push_values(i..end, |mut b, k| {
-                        b.push_bind($uuid(Uuid::now_v7()))
-                            .push_bind(org)
-                            .push_bind(ws)
-                            .push_bind($uuid(tpl))
+                    qb.push_values(rows, |mut b, (id, p)| {
+                        b.push_bind($uuid(id))
+                            .push_bind(ORG)
+                            .push_bind(p.ws)
+                            .push_bind($uuid(p.tpl))
                             .push_bind(None::<Uuid>.map($uuid))
                             .push_bind("gpt-4o-2024-08-06")
                             .push_bind("fp_bench")
@@ -240,16 +275,16 @@ impl Seeder {
                             .push_bind($json(request.clone()))
                             .push_bind($json(response.clone()))
                             .push_bind($json(analysis.clone()))
-                            .push_bind($ts(seed_ts(k)))
+                            .push_bind($ts(p.created))
                             .push_bind(None::<i32>)
                             .push_bind(None::<String>)
                             .push_bind(Some("Acme is a company."))
                             .push_bind("openai")
+                            .push_bind(Some(SEED_USAGE.input))
+                            .push_bind(Some(SEED_USAGE.output))
                             .push_bind(None::<i64>)
                             .push_bind(None::<i64>)
-                            .push_bind(None::<i64>)
-                            .push_bind(None::<i64>)
-                            .push_bind(None::<i64>);
+                            .push_bind(Some(SEED_USAGE.cost_micros));
                     });
                     qb
                 }};
@@ -262,7 +297,17 @@ impl Seeder {
                         |v: Value| v.to_string(),
                         sqlite_timestamp
                     );
-                    qb.build().execute(pool).await?;
+                    let mut tx = pool.begin().await?;
+                    qb.build().execute(&mut *tx).await?;
+                    let sql = RESULT_INSERT
+                        .after_sql(Backend::Sqlite, ids.len())
+                        .ok_or("RESULT_INSERT has no rollup statement")?;
+                    let mut q = sqlx::query(&sql);
+                    for id in &ids {
+                        q = q.bind(id.hyphenated().to_string());
+                    }
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
                 }
                 Seeder::Postgres(pool) => {
                     let mut qb = push_rows!(
@@ -271,7 +316,17 @@ impl Seeder {
                         |v: Value| v,
                         |t: DateTime<Utc>| t
                     );
-                    qb.build().execute(pool).await?;
+                    let mut tx = pool.begin().await?;
+                    qb.build().execute(&mut *tx).await?;
+                    let sql = RESULT_INSERT
+                        .after_sql(Backend::Postgres, ids.len())
+                        .ok_or("RESULT_INSERT has no rollup statement")?;
+                    let mut q = sqlx::query(&sql);
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
                 }
             }
             i = end;
