@@ -2,6 +2,7 @@
 
 use crate::TaskResult;
 
+mod batch;
 mod cluster;
 mod http;
 mod storage;
@@ -29,6 +30,8 @@ enum Target {
     /// 1 and 3 release servers behind haproxy on one PostgreSQL + Redis: throughput
     /// ratio, probe burst, webhook deliveries per event, kill -9 under load.
     Cluster(cluster::Options),
+    /// Items/s of one tracking batch (stub latency, provider cap; issue 18).
+    Batch(batch::Options),
 }
 
 /// Runs `bench`.
@@ -38,6 +41,7 @@ pub fn run(args: Args) -> TaskResult {
         Target::Storage(opts) => storage::run(opts),
         Target::Http(opts) => http::run(opts),
         Target::Cluster(opts) => cluster::run(opts),
+        Target::Batch(opts) => batch::run(opts),
     }
 }
 
