@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Database migrations: up | down | status | fresh.
     Migrate(migrate::Args),
-    /// Benchmarks: `bench storage`, `bench http`.
+    /// Benchmarks: `bench storage`, `bench http`, `bench batch`.
     Bench(bench::Args),
     /// schemathesis against a live server: no 5xx, every status and body as documented.
     FuzzApi(fuzz_api::Args),

@@ -419,7 +419,9 @@ pub async fn authenticate(
                 .peer_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_else(|| "unknown".into());
-            if let Err(wait) = layer.limiter.check(&format!("anon:{ip}")).await {
+            // Boxed: this middleware's future lives as long as the request,
+            // and an inlined Redis/database call would make it several KiB.
+            if let Err(wait) = Box::pin(layer.limiter.check(&format!("anon:{ip}"))).await {
                 return Ok(reject(req, rate_limited(wait)));
             }
         }
@@ -434,7 +436,7 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let caller = resolver.resolve_header(req.headers()).await;
+    let caller = Box::pin(resolver.resolve_header(req.headers())).await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => return Ok(reject(req, e)),
@@ -445,7 +447,7 @@ pub async fn authenticate(
         }
     }
     let bucket = caller.key_prefix.clone().unwrap_or_default();
-    if let Err(wait) = layer.limiter.check(&bucket).await {
+    if let Err(wait) = Box::pin(layer.limiter.check(&bucket)).await {
         return Ok(reject(req, rate_limited(wait)));
     }
     req.extensions_mut().insert(caller);

@@ -308,5 +308,26 @@ mod tests {
         assert_eq!(d.provider, ProviderMode::Stub);
         assert_eq!(d.probe_ttl_secs, 3600);
         assert_eq!(d.max_body_bytes, 1024 * 1024);
+        assert!(d.ui, "the console is on by default");
+    }
+
+    #[test]
+    fn ui_flag_takes_an_optional_value() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let ui = |argv: &[&str]| Wrapper::try_parse_from(argv).map(|w| w.args.ui);
+        assert!(ui(&["prompter", "--ui"]).unwrap());
+        assert!(!ui(&["prompter", "--ui=false"]).unwrap());
+        assert!(ui(&["prompter", "--ui=true"]).unwrap());
+        let hosts = Wrapper::try_parse_from(["prompter", "--allowed-hosts", "a.example,b.example"])
+            .unwrap()
+            .args
+            .security
+            .allowed_hosts;
+        assert_eq!(hosts, ["a.example", "b.example"]);
     }
 }

@@ -35,6 +35,7 @@ pub static FILES: &[(&str, &str, &[u8])] = embed! {
     "assets/pages/template.js" => "text/javascript; charset=utf-8",
     "assets/pages/results.js" => "text/javascript; charset=utf-8",
     "assets/pages/drift.js" => "text/javascript; charset=utf-8",
+    "assets/pages/batches.js" => "text/javascript; charset=utf-8",
 };
 
 /// The console's `Content-Security-Policy`: nothing inline, nothing from

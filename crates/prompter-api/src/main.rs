@@ -33,6 +33,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// API keys: create (printed once), list, revoke.
     Keys(prompter_api::cli::keys::KeysArgs),
+    /// Tracking batches on a running server: `batch run … --follow`, `batch status ID`.
+    Batch(prompter_api::cli::batch::BatchArgs),
     /// Monthly spend budgets per org or workspace: set, list, delete (operator only).
     Budgets(prompter_api::cli::budgets::BudgetsArgs),
     /// Write a workspace's templates as JSON Lines of create bodies to stdout.
@@ -78,6 +80,16 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prompter keys: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Some(Command::Batch(args)) => runtime().block_on(async {
+            match prompter_api::cli::batch::run(args).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("prompter batch: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -293,6 +293,7 @@ const VALIDATION_SHAPED: [Code; 2] = [Code::ValidationFailed, Code::MalformedJso
         (name = "drift", description = "Provider version drift events"),
         (name = "prompts", description = "Prompt releases: revisions, labels, fetch with ETag, render, run by label"),
         (name = "usage", description = "Token usage and cost from daily rollups"),
+        (name = "console", description = "Who the caller is and which workspaces it sees (the web console's sign-in and workspace picker)"),
         (name = "batches", description = "Tracking batches (countries × repeats, run in the background) and their schedules"),
         (name = "ops", description = "Health, readiness, version, metrics, this document"),
     )

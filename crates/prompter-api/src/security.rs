@@ -38,8 +38,8 @@ pub struct SecurityArgs {
     pub auth_cache_ttl_ms: u64,
     /// Host names (comma-separated) the server answers for besides the bind
     /// address, `localhost`, `127.0.0.1` and `::1`; any other `Host` header is
-    /// refused with 421 (DNS rebinding). On an unspecified bind (`0.0.0.0`,
-    /// `::`) every host is accepted until this is set.
+    /// refused with 421 (DNS rebinding). Without it only a loopback bind is
+    /// checked; on any other bind every host is accepted until this is set.
     #[arg(long, env = "PROMPTER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
     /// Require an admin API key for `/metrics` (with auth on; by default `/metrics` is open like the health routes).

@@ -22,14 +22,17 @@ pub struct SiteGuard {
 
 impl SiteGuard {
     /// The bind address, `localhost`, `127.0.0.1`, `::1` and `extra`
-    /// (`--allowed-hosts`); any host on an unspecified bind without `extra`.
+    /// (`--allowed-hosts`). Without `extra` only a loopback bind is checked:
+    /// that is where auth may be off and a DNS-rebinding page could reach the
+    /// server; on any other bind (auth required) every host is accepted, as V7
+    /// did, so a balancer's or proxy's host name keeps working.
     pub fn new(bind: SocketAddr, extra: &[String]) -> Self {
         let extra: Vec<String> = extra
             .iter()
             .map(|h| host_name(h.trim()))
             .filter(|h| !h.is_empty())
             .collect();
-        if bind.ip().is_unspecified() && extra.is_empty() {
+        if !bind.ip().is_loopback() && extra.is_empty() {
             return SiteGuard { hosts: None };
         }
         let mut hosts = vec![
@@ -161,8 +164,12 @@ mod tests {
         ] {
             assert!(!g.host_allowed(bad), "{bad}");
         }
-        let any = SiteGuard::new("0.0.0.0:8080".parse().unwrap(), &[]);
-        assert!(any.host_allowed("anything.example"));
+        for open in ["0.0.0.0:8080", "10.1.2.3:8080", "[::]:8080"] {
+            let any = SiteGuard::new(open.parse().unwrap(), &[]);
+            assert!(any.host_allowed("anything.example"), "{open}");
+        }
+        let lo6 = SiteGuard::new("[::1]:8080".parse().unwrap(), &[]);
+        assert!(lo6.host_allowed("[::1]:8080") && !lo6.host_allowed("evil.example"));
         let listed = SiteGuard::new("0.0.0.0:8080".parse().unwrap(), &["a.example".into()]);
         assert!(listed.host_allowed("a.example:8080") && !listed.host_allowed("b.example"));
     }

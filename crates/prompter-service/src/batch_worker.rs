@@ -25,10 +25,12 @@ use crate::{Lane, Prompter};
 use chrono::Utc;
 use prompter_domain::Json;
 use prompter_providers::ProviderError;
-use prompter_storage::{BatchItemRecord, BatchRecord, Scope};
+use prompter_storage::{
+    BatchItemRecord, BatchRecord, NewResult, ResultRecord, Scope, StorageError,
+};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 /// An error as stored on an item: `(code, message)` in the API's terms.
@@ -52,6 +54,9 @@ pub struct BatchWorkerConfig {
     /// Maps an error to its stable code and message.
     pub describe: DescribeError,
 }
+
+/// How long a busy worker lets slots free up before claiming again.
+const CLAIM_GATHER: Duration = Duration::from_millis(10);
 
 /// Default claim lease.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -108,7 +113,12 @@ fn run_request(item: &BatchItemRecord) -> RunRequest {
 
 impl Prompter {
     /// Runs one claimed item to its end state (done, retried or failed).
-    async fn run_batch_item(&self, cfg: &BatchWorkerConfig, item: BatchItemRecord) {
+    async fn run_batch_item(
+        &self,
+        cfg: &BatchWorkerConfig,
+        commits: &Committer,
+        item: BatchItemRecord,
+    ) {
         let owner = cfg.instance_id.as_str();
         let store = &self.inner.store;
         let finish = |b: &BatchRecord| self.completed_event(b);
@@ -125,8 +135,8 @@ impl Prompter {
         }
         .await;
         let label = match outcome {
-            Ok((tpl, new)) => match store.complete_batch_item(&item, owner, new, &finish).await {
-                Ok(Some((result, _))) => {
+            Ok((tpl, new)) => match commits.commit(item.clone(), new).await {
+                Ok(Some(result)) => {
                     if result.usage.cost_micros.is_some_and(|c| c > 0) {
                         self.budget_after_run(&tpl).await;
                     }
@@ -181,6 +191,98 @@ impl Prompter {
     }
 }
 
+/// Items whose results wait for the next group commit.
+type Pending = (
+    BatchItemRecord,
+    NewResult,
+    oneshot::Sender<Result<Option<ResultRecord>, String>>,
+);
+
+/// Group commit of finished items: one task takes whatever finished
+/// meanwhile (up to [`COMMIT_BATCH`]) and stores it in one transaction
+/// (`Store::complete_batch_items`), so a batch's counter row and the usage
+/// rollup are written once per transaction rather than once per item.
+#[derive(Clone)]
+struct Committer {
+    tx: mpsc::Sender<Pending>,
+}
+
+/// Group commits in flight at once: one on SQLite (one writer anyway),
+/// four on PostgreSQL (each statement is a round trip; the batch's counter
+/// row is the only lock they share, taken last).
+fn committers(backend: prompter_storage::Backend) -> usize {
+    match backend {
+        prompter_storage::Backend::Sqlite => 1,
+        prompter_storage::Backend::Postgres => 4,
+    }
+}
+
+/// Most items per group commit (several commits share a burst).
+const COMMIT_BATCH: usize = 64;
+
+impl Committer {
+    fn spawn(prompter: Prompter, owner: String) -> Committer {
+        let (tx, rx) = mpsc::channel::<Pending>(COMMIT_BATCH * 4);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..committers(prompter.store().backend()) {
+            let rx = rx.clone();
+            let prompter = prompter.clone();
+            let owner = owner.clone();
+            tokio::spawn(async move {
+                let mut buf: Vec<Pending> = Vec::with_capacity(COMMIT_BATCH);
+                loop {
+                    // Whoever holds the receiver takes what is queued now.
+                    if rx.lock().await.recv_many(&mut buf, COMMIT_BATCH).await == 0 {
+                        return;
+                    }
+                    let finish = |b: &BatchRecord| prompter.completed_event(b);
+                    let (work, replies): (Vec<_>, Vec<_>) = buf
+                        .drain(..)
+                        .map(|(item, result, reply)| ((item, result), reply))
+                        .unzip();
+                    match prompter
+                        .store()
+                        .complete_batch_items(&owner, work, &finish)
+                        .await
+                    {
+                        Ok(out) => {
+                            for (reply, r) in replies.into_iter().zip(out) {
+                                let _ = reply.send(Ok(r));
+                            }
+                        }
+                        Err(e) => {
+                            let e = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Committer { tx }
+    }
+
+    /// Stores an item's result with the next group commit.
+    async fn commit(
+        &self,
+        item: BatchItemRecord,
+        result: NewResult,
+    ) -> Result<Option<ResultRecord>, StorageError> {
+        let stopped = || StorageError::Unavailable {
+            message: "the batch committer stopped".to_owned(),
+        };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((item, result, reply))
+            .await
+            .map_err(|_| stopped())?;
+        rx.await
+            .map_err(|_| stopped())?
+            .map_err(|message| StorageError::Unavailable { message })
+    }
+}
+
 fn error_json(code: &str, message: &str) -> String {
     serde_json::json!({"code": code, "message": message}).to_string()
 }
@@ -219,13 +321,25 @@ pub fn spawn(prompter: Prompter, cfg: BatchWorkerConfig) -> Vec<tokio::task::Joi
     vec![heartbeat, claims]
 }
 
+/// Batches this process has marked started (bounded; a repeat mark is a
+/// harmless no-op write).
+const STARTED_MEMORY: usize = 1024;
+
 async fn claim_loop(prompter: Prompter, cfg: Arc<BatchWorkerConfig>) {
-    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let concurrency = cfg.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut started: std::collections::VecDeque<Uuid> = Default::default();
+    let commits = Committer::spawn(prompter.clone(), cfg.instance_id.clone());
     loop {
-        // Wait for a free slot, then claim as many items as slots are free.
+        // Wait for a free slot, then claim as many items as slots are free;
+        // while most slots are busy, let a few more free up first, so that
+        // claims come in batches rather than one statement per item.
         match slots.clone().acquire_owned().await {
             Ok(p) => drop(p),
             Err(_) => return,
+        }
+        if slots.available_permits() < concurrency / 4 {
+            tokio::time::sleep(CLAIM_GATHER).await;
         }
         let free = slots.available_permits() as u64;
         let claimed = prompter
@@ -247,15 +361,31 @@ async fn claim_loop(prompter: Prompter, cfg: Arc<BatchWorkerConfig>) {
             }
             continue;
         }
+        for item in &items {
+            if !started.contains(&item.batch_id) {
+                if let Err(e) = prompter
+                    .store()
+                    .mark_batch_started(item.batch_id, Utc::now())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not mark a batch started");
+                }
+                started.push_back(item.batch_id);
+                if started.len() > STARTED_MEMORY {
+                    started.pop_front();
+                }
+            }
+        }
         for item in items {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
             let p = prompter.clone();
             let cfg = cfg.clone();
+            let commits = commits.clone();
             metrics::gauge!(m::BATCH_ITEMS_INFLIGHT).increment(1.0);
             tokio::spawn(async move {
-                p.run_batch_item(&cfg, item).await;
+                p.run_batch_item(&cfg, &commits, item).await;
                 metrics::gauge!(m::BATCH_ITEMS_INFLIGHT).decrement(1.0);
                 drop(permit);
             });

@@ -76,7 +76,10 @@ impl Prompter {
         req: RunRequest,
         idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
-        let tpl = self.active_template(scope, template_id, None, None).await?;
+        // Sub-futures that are not alive while the provider answers are boxed
+        // (here and below), so the future a request holds for the whole call
+        // stays small: at 3000 connections each byte counts 3000 times.
+        let tpl = Box::pin(self.active_template(scope, template_id, None, None)).await?;
         let claim_id = tpl.id;
         self.run_resolved(scope, tpl, claim_id, req, idempotency)
             .await
@@ -132,14 +135,11 @@ impl Prompter {
     ) -> ServiceResult<RunOutcome> {
         let Some(idem) = idempotency else {
             let new = self.produce(&tpl, req, Lane::Interactive).await?;
-            let result = self
-                .inner
-                .store
-                .insert_result(new)
+            let result = Box::pin(self.inner.store.insert_result(new))
                 .await
                 .map_err(|source| ServiceError::ResultNotStored { source })?;
             if result.usage.cost_micros.is_some_and(|c| c > 0) {
-                self.budget_after_run(&tpl).await;
+                Box::pin(self.budget_after_run(&tpl)).await;
             }
             return Ok(RunOutcome {
                 result,
@@ -148,23 +148,20 @@ impl Prompter {
         };
         let deadline = tokio::time::Instant::now() + self.inner.cfg.probe_wait_timeout;
         loop {
-            let claim = self
-                .inner
-                .store
-                .claim_idempotency(
-                    claim_id,
-                    &tpl.org_id,
-                    &idem.key,
-                    &idem.request_hash,
-                    IDEMPOTENCY_TTL,
-                )
-                .await?;
+            let claim = Box::pin(self.inner.store.claim_idempotency(
+                claim_id,
+                &tpl.org_id,
+                &idem.key,
+                &idem.request_hash,
+                IDEMPOTENCY_TTL,
+            ))
+            .await?;
             match claim {
                 Claim::New => break,
                 Claim::Mismatch => return Err(ServiceError::IdempotencyKeyReused),
                 Claim::Completed(id) => {
                     metrics::counter!(m::IDEMPOTENT_REPLAYS_TOTAL).increment(1);
-                    let result = self.get_result(scope, id).await?;
+                    let result = Box::pin(self.get_result(scope, id)).await?;
                     return Ok(RunOutcome {
                         result,
                         replayed: true,
@@ -185,22 +182,19 @@ impl Prompter {
             Ok(n) => n,
             Err(e) => {
                 // Nothing was produced: free the key so a retry may run.
-                let _ = self
-                    .inner
-                    .store
-                    .release_idempotency(claim_id, &idem.key)
-                    .await;
+                let _ = Box::pin(self.inner.store.release_idempotency(claim_id, &idem.key)).await;
                 return Err(e);
             }
         };
-        let result = self
-            .inner
-            .store
-            .insert_result_idempotent(new, Some((claim_id, &idem.key)))
-            .await
-            .map_err(|source| ServiceError::ResultNotStored { source })?;
+        let result = Box::pin(
+            self.inner
+                .store
+                .insert_result_idempotent(new, Some((claim_id, &idem.key))),
+        )
+        .await
+        .map_err(|source| ServiceError::ResultNotStored { source })?;
         if result.usage.cost_micros.is_some_and(|c| c > 0) {
-            self.budget_after_run(&tpl).await;
+            Box::pin(self.budget_after_run(&tpl)).await;
         }
         Ok(RunOutcome {
             result,
@@ -228,8 +222,8 @@ impl Prompter {
         let provider = resolve_provider(tpl.provider.as_deref(), &model);
         let name = provider.as_str();
         let client = self.client(provider)?;
-        self.check_budget(tpl).await?;
-        let call = self.admit_call_in(name, &model, lane).await?;
+        Box::pin(self.check_budget(tpl)).await?;
+        let call = Box::pin(self.admit_call_in(name, &model, lane)).await?;
         let span = telemetry::provider_span("chat", name, &model, tpl);
         let completion = client
             .complete(&CompletionRequest {
@@ -272,16 +266,22 @@ impl Prompter {
         let now = Utc::now();
         let (version_id, key) = if vk.key == UNKNOWN_VERSION_KEY {
             // The response does not say which build served it: ask (guarded).
-            match self.ensure_for(tpl, provider, &model).await {
+            match Box::pin(self.ensure_for(tpl, provider, &model)).await {
                 Ok((o, _)) => (Some(o.version_id), o.provider_version_key),
                 Err(ServiceError::ProbeDisabledNoVersion) => (None, vk.key.clone()),
                 Err(e) => return Err(not_stored(e)),
             }
         } else {
-            let v = self
-                .record_version(tpl, provider, &model, &vk.key, fingerprint.is_some(), now)
-                .await
-                .map_err(not_stored)?;
+            let v = Box::pin(self.record_version(
+                tpl,
+                provider,
+                &model,
+                &vk.key,
+                fingerprint.is_some(),
+                now,
+            ))
+            .await
+            .map_err(not_stored)?;
             (Some(v.id), v.provider_version_key)
         };
         span.record("prompter.version_key", key.as_str());

@@ -184,6 +184,14 @@ impl Prompter {
         if let Some(v) = recent.get(tpl.id, provider.as_str(), model, key, has_fingerprint) {
             return Ok(v);
         }
+        // One write per key at a time: a burst of runs that finish together
+        // (a batch wave) waits for the first one's row instead of queueing
+        // on its row lock, then reuses it.
+        let gate = recent.gate(tpl.id, provider.as_str(), model);
+        let _one = gate.lock().await;
+        if let Some(v) = recent.get(tpl.id, provider.as_str(), model, key, has_fingerprint) {
+            return Ok(v);
+        }
         m::register_model(provider.as_str(), model);
         let up = self
             .inner
@@ -245,6 +253,10 @@ fn outcome_of(v: &VersionRecord) -> EnsureOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct RecentVersions {
     map: std::sync::Mutex<std::collections::HashMap<RecentKey, (VersionRecord, Instant)>>,
+    /// One upsert at a time per key (see `record_version`).
+    gates: std::sync::Mutex<
+        std::collections::HashMap<RecentKey, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
 }
 
 /// (template, provider, model).
@@ -270,6 +282,23 @@ impl RecentVersions {
             && v.provider_version_key == key
             && (!has_fingerprint || v.fingerprint_captured_at.is_some());
         usable.then(|| v.clone())
+    }
+
+    /// The write gate of a key.
+    fn gate(
+        &self,
+        template: Uuid,
+        provider: &str,
+        model: &str,
+    ) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        if gates.len() >= Self::MAX_ENTRIES {
+            gates.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+        }
+        gates
+            .entry((template, provider.to_owned(), model.to_owned()))
+            .or_default()
+            .clone()
     }
 
     fn put(&self, template: Uuid, provider: &str, model: &str, v: &VersionRecord) {

@@ -1,5 +1,6 @@
 //! Subcommands of the `prompter` binary besides `serve`.
 
+pub mod batch;
 pub mod budgets;
 pub mod db;
 pub mod hash;

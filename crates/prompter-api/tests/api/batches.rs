@@ -639,3 +639,111 @@ async fn the_event_stream_reports_progress_then_done() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_cli_submits_follows_and_summarises_a_batch() {
+    let app = spawn_with(Db::Sqlite, |a| {
+        a.stub_latency_ms = 50;
+        a.batch_concurrency = 2;
+        a.batch_poll_ms = 20;
+    })
+    .await;
+    let org = new_org();
+    app.create(&tracker(&org)).await;
+    let bin = env!("CARGO_BIN_EXE_prompter");
+    let base = app.base.clone();
+    let org2 = org.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args([
+                "batch",
+                "run",
+                "--server",
+                &base,
+                "--workspace",
+                "ws-1",
+                "--org",
+                &org2,
+            ])
+            .args([
+                "--name",
+                "tracker",
+                "--label",
+                "latest",
+                "--countries",
+                "US,DE",
+            ])
+            .args([
+                "--repeats",
+                "3",
+                "--brand",
+                "Acme",
+                "--var",
+                "topic=shoes",
+                "--follow",
+            ])
+            .env_remove("PROMPTER_API_KEY")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": 6 items"), "{stdout}");
+    assert!(stdout.contains("done — 6 of 6 done, 0 failed"), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("US ") || l.starts_with("DE "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        rows.iter()
+            .all(|r| r.split_whitespace().nth(1) == Some("3")),
+        "{rows:?}"
+    );
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    let base = app.base.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["batch", "status", &id, "--server", &base])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.status.success());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("done — 6 of 6 done"));
+    // Errors come back with their code.
+    let base = app.base.clone();
+    let bad = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args([
+                "batch",
+                "run",
+                "--server",
+                &base,
+                "--workspace",
+                "ws-1",
+                "--org",
+                &org,
+            ])
+            .args(["--name", "tracker"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MISSING_VARIABLES"));
+    app.stop().await;
+}

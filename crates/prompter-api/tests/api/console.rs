@@ -390,6 +390,9 @@ async fn the_console_walks_in_a_real_browser() {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
 
+    // The same database behind a loopback server with auth off.
+    let open = spawn_on(shared.clone(), |a| a.stub_build = Some("2026-02".into())).await;
+
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let shots = root.join("target/ui-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -401,6 +404,7 @@ async fn the_console_walks_in_a_real_browser() {
         ("PROMPTER_UI_ORG_KEY", org_key),
         ("PROMPTER_UI_WS_KEY", ws_key),
         ("PROMPTER_UI_DRIFT_ID", drifting),
+        ("PROMPTER_UI_OPEN_BASE", open.base.clone()),
         ("PROMPTER_UI_SCREENSHOTS", shots.display().to_string()),
         ("CHROMIUM", chromium.display().to_string()),
     ];
@@ -416,6 +420,7 @@ async fn the_console_walks_in_a_real_browser() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     app.stop().await;
+    open.stop().await;
     assert!(
         out.status.success(),
         "the browser walk failed ({db:?}):\n{stdout}\n{stderr}"

@@ -21,5 +21,6 @@ mod operator;
 mod probe_guard;
 mod provider_limits;
 mod releases;
+mod schedules;
 mod usage;
 mod v7_routes;

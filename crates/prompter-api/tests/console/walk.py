@@ -15,6 +15,7 @@ Environment:
   PROMPTER_UI_WS_KEY       a write key fixed to workspace PROMPTER_UI_WS
   PROMPTER_UI_WS           that workspace (the data goes there)
   PROMPTER_UI_DRIFT_ID     a template of that workspace with a drift event
+  PROMPTER_UI_OPEN_BASE    (optional) a server on the same database with auth off
   PROMPTER_UI_SCREENSHOTS  where screenshots go
   CHROMIUM                 the browser (default /usr/bin/chromium)
 """
@@ -37,6 +38,7 @@ WS = os.environ["PROMPTER_UI_WS"]
 ORG_KEY = os.environ["PROMPTER_UI_ORG_KEY"]
 WS_KEY = os.environ["PROMPTER_UI_WS_KEY"]
 DRIFT_ID = os.environ["PROMPTER_UI_DRIFT_ID"]
+OPEN_BASE = os.environ.get("PROMPTER_UI_OPEN_BASE", "").rstrip("/")
 SHOTS = os.environ.get("PROMPTER_UI_SCREENSHOTS", "target/ui-screenshots")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -265,6 +267,11 @@ def walk(page, ctx, console, ids, q):
     page.get_by_label("To revision").select_option("2")
     page.get_by_role("button", name="Move label…").click()
     expect(page.locator("#confirm-text")).to_contain_text("from r1 to r2")
+    check(page.evaluate("() => document.activeElement.id") == "confirm-move", "the confirm button has the focus")
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm-text")).to_have_count(0)
+    page.get_by_role("button", name="Move label…").click()
+    expect(page.locator("#confirm-text")).to_contain_text("from r1 to r2")
     with console.expect(409):
         page.get_by_role("button", name="Confirm move").click()
         warning = page.locator("#contract-warning")
@@ -309,6 +316,7 @@ def walk(page, ctx, console, ids, q):
     status, t = call("GET", f"/api/prompt-templates/{ids['g2']}")
     expect(page.locator("#config-hash")).to_have_text(t["config_hash"])
     expect(page.locator("#canonical")).to_contain_text('"user_prompt_template"')
+    expect(page.locator("#variables")).to_have_text("brand, tone")
     expect(page.locator("#versions tbody tr")).to_have_count(1)
     check(page.locator(".results tbody tr").count() == 3, "latest results listed")
     fields_have_labels(page)
@@ -335,6 +343,17 @@ def walk(page, ctx, console, ids, q):
     page.get_by_label("Country").fill("")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator(".results tbody tr")).to_have_count(3)
+    page.get_by_label("Stored from").fill("2099-01-01T00:00")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No results.")).to_be_visible()
+    check("since=2099-01-01T00%3A00%3A00.000Z" in page.url, f"time filter in the URL: {page.url}")
+    page.get_by_label("Stored from").fill("2000-01-01T00:00")
+    page.get_by_label("Stored before").fill("2099-01-01T00:00")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".results tbody tr")).to_have_count(3)
+    page.reload()
+    expect(page.locator(".results tbody tr")).to_have_count(3)
+    expect(page.get_by_label("Stored before")).to_have_value("2099-01-01T00:00")
     fields_have_labels(page)
     shot(page, "11-results")
     page.locator(".results tbody tr a").first.click()
@@ -343,7 +362,10 @@ def walk(page, ctx, console, ids, q):
     expect(page.locator("#version-key")).to_have_text(first["provider_version_key"])
     expect(page.locator("#response-json")).to_be_visible()
     check(page.locator("#output").count() == 1, "the model's text is shown")
+    expect(page.locator("#fingerprint")).to_have_text(first["system_fingerprint"] or "")
     shot(page, "12-result")
+    page.reload()
+    expect(page.locator("#version-key")).to_have_text(first["provider_version_key"])
 
     # 7. Drift.
     step("drift: events per provider/model, linked to the template")
@@ -351,9 +373,54 @@ def walk(page, ctx, console, ids, q):
     expect(page.get_by_role("heading", name="Drift", exact=True)).to_be_visible()
     expect(page.locator("table.drift tbody tr")).to_have_count(1)
     shot(page, "13-drift")
+    check(f"org_id={ORG}" in page.url and f"workspace_id={WS}" in page.url, f"drift URL keeps the scope: {page.url}")
+    page.reload()
+    expect(page.locator("table.drift tbody tr")).to_have_count(1)
     page.locator("table.drift tbody tr a").first.click()
     check(page.url.endswith(f"/ui/templates/{DRIFT_ID}"), f"the drift event links to its template ({page.url})")
     expect(page.locator("#versions tbody tr")).to_have_count(2)
+
+    # 8. Batches: one made through the API runs to done; its items link to results.
+    step("batches: a two-country batch reaches done, each item links to its result")
+    status, body = call("POST", f"/api/prompt-templates/{ids['g2']}/batches",
+                        {"countries": ["uk", "de"], "variables": {"tone": "warm"}, "brand_name": "Acme"})
+    assert status == 202, (status, body)
+    ids["batch"] = batch_id = body["batch_id"]
+    page.goto(f"{BASE}/ui/prompts?{q}")
+    page.locator("#nav").get_by_role("link", name="Batches").click()
+    expect(page.get_by_role("heading", name="Batches", exact=True)).to_be_visible()
+    check(f"org_id={ORG}" in page.url and f"workspace_id={WS}" in page.url, f"batches URL keeps the scope: {page.url}")
+    expect(page.locator("#batches tbody tr")).to_have_count(1)
+    expect(page.locator("#batches tbody tr progress")).to_have_attribute("max", "2")
+    page.locator("#batches a.batch-link").first.click()
+    check(f"/ui/batches/{batch_id}" in page.url, f"the list links to the batch ({page.url})")
+    # The page polls while the batch runs: no reload here.
+    expect(page.locator("#batch-state .status")).to_have_text("done")
+    expect(page.locator("#batch-progress")).to_contain_text("2 of 2")
+    expect(page.locator("#batch-progress progress")).to_have_attribute("value", "2")
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    expect(page.locator("#items tbody tr .status")).to_have_text(["done", "done"])
+    countries = sorted(page.locator("#items tbody tr td:nth-child(1)").all_inner_texts())
+    check(countries == ["DE", "UK"], f"one item per country: {countries}")
+    expect(page.locator("#items tbody tr a")).to_have_count(2)
+    no_xss(page)
+    shot(page, "13b-batch")
+    status, detail = call("GET", f"/api/batches/{batch_id}")
+    first_result = detail["items"][0]["result_id"]
+    page.locator(f"#items a[href='/ui/results/{first_result}']").click()
+    expect(page.get_by_role("heading", name=re.compile("^Result "))).to_be_visible()
+    check(page.url.endswith(f"/ui/results/{first_result}"), f"the item links to its result ({page.url})")
+    expect(page.locator("dl.facts")).to_contain_text(detail["items"][0]["country"])
+    page.go_back()
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    page.get_by_role("link", name=re.compile("results →")).click()
+    expect(page.locator("#batch-filter")).to_be_visible()
+    expect(page.locator(".results tbody tr")).to_have_count(2)
+    check(f"batch_id={batch_id}" in page.url, f"the batch filter is in the URL: {page.url}")
+    page.locator("#nav").get_by_role("link", name="Batches").click()
+    expect(page.locator("#batches tbody tr .status")).to_have_text("done")
+    expect(page.locator("#batches tbody tr")).to_contain_text("2 of 2")
+    shot(page, "13a-batches")
 
     # XSS strings in texts, on the template page.
     step("XSS strings are shown literally")
@@ -382,6 +449,17 @@ def walk(page, ctx, console, ids, q):
     check(page.locator("select#workspace").count() == 0, "no workspace picker for a workspace key")
     expect(page.locator("#workspace-picker")).to_contain_text(f"{ORG} / {WS}")
 
+    # Auth off (loopback): no key is asked; the picker lists every workspace.
+    if OPEN_BASE:
+        step("auth off: no key asked, workspace picker")
+        page.goto(f"{OPEN_BASE}/ui/")
+        expect(page.get_by_role("heading", name="Prompts")).to_be_visible()
+        check(page.get_by_label("API key").count() == 0, "no key is asked with auth off")
+        expect(page.locator("#session")).to_contain_text("Auth off")
+        page.get_by_label("Workspace").select_option(label=f"{ORG} / {WS}")
+        expect(page.locator("#prompts tbody tr")).to_have_count(20)
+        shot(page, "19-auth-off")
+
     # 390 px wide.
     step("phone width: 390 px")
     page.set_viewport_size({"width": 390, "height": 844})
@@ -397,6 +475,10 @@ def walk(page, ctx, console, ids, q):
     expect(page.locator("#config-hash")).to_be_visible()
     fits(page, 390)
     shot(page, "18-phone-template")
+    page.goto(f"{BASE}/ui/batches/{ids['batch']}")
+    expect(page.locator("#items tbody tr")).to_have_count(2)
+    fits(page, 390)
+    shot(page, "18b-phone-batch")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Security headers of the console.
@@ -439,7 +521,7 @@ def main():
         ctx = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=flags,
             viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
-        ctx.set_default_timeout(15000)
+        ctx.set_default_timeout(30000)  # CI runs this beside the rest of the suite
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         console.attach(page)
         try:

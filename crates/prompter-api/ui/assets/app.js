@@ -10,6 +10,7 @@ import * as compare from './pages/compare.js';
 import * as template from './pages/template.js';
 import * as results from './pages/results.js';
 import * as drift from './pages/drift.js';
+import * as batches from './pages/batches.js';
 
 const SCOPE = 'prompter.scope';
 const view = document.getElementById('view');
@@ -73,6 +74,8 @@ const ROUTES = [
   [/^\/ui\/results\/([^/]+)$/, (m) => results.show(view, ctx, m[1])],
   [/^\/ui\/compare\/?$/, () => compare.render(view, ctx)],
   [/^\/ui\/drift\/?$/, () => drift.render(view, ctx)],
+  [/^\/ui\/batches\/?$/, () => batches.list(view, ctx)],
+  [/^\/ui\/batches\/([^/]+)$/, (m) => batches.show(view, ctx, m[1])],
 ];
 
 let routing = 0;
@@ -116,6 +119,7 @@ function renderChrome() {
   replace(nav,
     h('a', { href: withQuery('/ui/prompts', scopeQuery), 'data-nav': '', class: navClass('/ui/prompts') }, 'Prompts'),
     h('a', { href: withQuery('/ui/drift', scopeQuery), 'data-nav': '', class: navClass('/ui/drift') }, 'Drift'),
+    h('a', { href: withQuery('/ui/batches', scopeQuery), 'data-nav': '', class: navClass('/ui/batches') }, 'Batches'),
     h('a', { href: '/ui/compare', 'data-nav': '', class: navClass('/ui/compare') }, 'Compare'));
   if (me.auth === 'off') {
     replace(session, h('span', { class: 'muted' }, 'Auth off (loopback): no key needed'));
@@ -148,7 +152,7 @@ function renderPicker() {
   }
   const select = h('select', { id: 'workspace', onchange: (e) => {
     const [org_id, workspace_id] = e.target.value.split('\u0000');
-    const page = location.pathname.startsWith('/ui/drift') ? '/ui/drift' : '/ui/prompts';
+    const page = ['/ui/drift', '/ui/batches'].find(p => location.pathname.startsWith(p)) || '/ui/prompts';
     ctx.navigate(withQuery(page, { org_id, workspace_id }));
   } },
   h('option', { value: '', disabled: true, selected: !current }, ctx.workspaces.length ? 'Choose…' : 'No workspace holds templates'),

@@ -442,7 +442,8 @@ impl Store {
     /// Claims up to `limit` items for `owner` until `now + lease`: queued
     /// ones due at `now`, and running ones whose lease ran out (their
     /// instance died). Each claim counts an attempt. No two claimers get
-    /// the same item while its lease runs (see the module docs).
+    /// the same item while its lease runs (see the module docs). Call
+    /// [`Store::mark_batch_started`] for batches seen for the first time.
     pub async fn claim_batch_items(
         &self,
         owner: &str,
@@ -477,17 +478,23 @@ impl Store {
             .map(|r| decode_item(&self.row(r)))
             .collect::<Result<Vec<_>, _>>()?;
         items.sort_by_key(|i| (i.batch_id, i.seq));
-        let mut started: Vec<Uuid> = items.iter().map(|i| i.batch_id).collect();
-        started.dedup();
-        for id in started {
-            self.w_exec(self.stmt(
-                "UPDATE batches SET started_at = $1 WHERE id = $2 AND started_at IS NULL",
-                vec![b.ts(now), b.uuid(id)],
-            ))
-            .await
-            .map_err(|e| e.into_storage(TABLE))?;
-        }
         Ok(items)
+    }
+
+    /// Records that a batch has started (its first claim); a no-op after.
+    pub async fn mark_batch_started(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let b = self.backend;
+        self.w_exec(self.stmt(
+            "UPDATE batches SET started_at = $1 WHERE id = $2 AND started_at IS NULL",
+            vec![b.ts(at), b.uuid(id)],
+        ))
+        .await
+        .map_err(|e| e.into_storage(TABLE))?;
+        Ok(())
     }
 
     /// Extends the lease of every item `owner` runs (its heartbeat).
@@ -525,55 +532,113 @@ impl Store {
         .map_err(|e| e.into_storage(ITEMS))
     }
 
-    /// Stores `result` for an item `owner` still runs and marks the item
-    /// done, in one transaction (with the usage rollup and the batch's
-    /// counters; `finish` builds the completion event of the item that
-    /// ends the batch). `Ok(None)`: the item is no longer this owner's
-    /// (its lease ran out and another worker took it): nothing is stored.
-    pub async fn complete_batch_item(
+    /// Stores the results of items `owner` still runs and marks them done,
+    /// all in one transaction (group commit: the batch worker gathers the
+    /// items that finished meanwhile), with the usage rollup and each
+    /// batch's counters moved once; `finish` builds the completion event of
+    /// a batch that ends here. Per item, in order: `None` when the item is
+    /// no longer this owner's (its lease ran out and another worker took
+    /// it): its result is not stored.
+    pub async fn complete_batch_items(
         &self,
-        item: &BatchItemRecord,
         owner: &str,
-        result: NewResult,
+        done: Vec<(BatchItemRecord, NewResult)>,
         finish: FinishEvent<'_>,
-    ) -> Result<Option<(ResultRecord, bool)>, StorageError> {
+    ) -> Result<Vec<Option<ResultRecord>>, StorageError> {
         let b = self.backend;
-        let (stmt, mut rec) = self.result_insert(result);
         let now = sql::now();
         let err = |e: crate::error::DbFail| e.into_storage("prompt_results");
         let mut tx = self.begin_write().await.map_err(err)?;
-        let n = tx
-            .execute(self.stmt(
-                "UPDATE batch_items SET status = 'done', result_id = $1, claimed_by = NULL, \
-                 lease_until = NULL, error = NULL, updated_at = $2 \
-                 WHERE id = $3 AND status = 'running' AND claimed_by = $4",
-                vec![b.uuid(rec.id), b.ts(now), b.uuid(item.id), sql::text(owner)],
+        // 1. Take the items still ours (one statement), 2. insert their
+        // results (one multi-row statement).
+        let prepared: Vec<(BatchItemRecord, sea_orm::Statement, ResultRecord)> = done
+            .into_iter()
+            .map(|(item, result)| {
+                let (stmt, rec) = self.result_insert(result);
+                (item, stmt, rec)
+            })
+            .collect();
+        let mut values: Vec<Value> = vec![b.ts(now), sql::text(owner)];
+        let mut case = String::new();
+        let mut ids = Vec::with_capacity(prepared.len());
+        for (item, _, rec) in &prepared {
+            let k = values.len() + 1;
+            case.push_str(&format!(" WHEN ${k} THEN ${}", k + 1));
+            ids.push(format!("${k}"));
+            values.extend([b.uuid(item.id), b.uuid(rec.id)]);
+        }
+        let won = tx
+            .query_all(self.stmt(
+                &format!(
+                    "UPDATE batch_items SET status = 'done', result_id = CASE id{case} END, \
+                     claimed_by = NULL, lease_until = NULL, error = NULL, updated_at = $1 \
+                     WHERE id IN ({}) AND status = 'running' AND claimed_by = $2 RETURNING id",
+                    ids.join(", ")
+                ),
+                values,
             ))
             .await
             .map_err(|e| e.into_storage(ITEMS))?;
-        if n == 0 {
-            return Ok(None);
+        let won: std::collections::HashSet<Uuid> = won
+            .iter()
+            .map(|r| self.row(r).uuid("id"))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(prepared.len());
+        let mut stored: Vec<Uuid> = Vec::new();
+        let mut per_batch: std::collections::BTreeMap<Uuid, i64> = Default::default();
+        let mut rows: Vec<Value> = Vec::new();
+        let width = crate::repo::results::RESULT_INSERT
+            .columns
+            .split(',')
+            .count()
+            + 2;
+        for (item, stmt, mut rec) in prepared {
+            if !won.contains(&item.id) {
+                out.push(None);
+                continue;
+            }
+            rows.extend(stmt.values.map(|v| v.0).unwrap_or_default());
+            rows.extend([b.uuid(item.batch_id), sql::int(item.repeat)]);
+            rec.batch = Some(crate::BatchRef {
+                batch_id: item.batch_id,
+                repeat: item.repeat,
+            });
+            stored.push(rec.id);
+            *per_batch.entry(item.batch_id).or_default() += 1;
+            out.push(Some(rec));
         }
-        tx.execute(stmt).await.map_err(err)?;
-        tx.execute(self.stmt(
-            "UPDATE prompt_results SET batch_id = $1, batch_repeat = $2 WHERE id = $3",
-            vec![b.uuid(item.batch_id), sql::int(item.repeat), b.uuid(rec.id)],
-        ))
-        .await
-        .map_err(err)?;
-        tx.execute(crate::repo::usage::rollup_stmt(b, &[rec.id]))
+        if !stored.is_empty() {
+            let tuples: Vec<String> = (0..stored.len())
+                .map(|r| {
+                    let ps: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", ps.join(", "))
+                })
+                .collect();
+            tx.execute(self.stmt(
+                &format!(
+                    "INSERT INTO prompt_results ({}, batch_id, batch_repeat) VALUES {}",
+                    crate::repo::results::RESULT_INSERT.columns,
+                    tuples.join(", ")
+                ),
+                rows,
+            ))
             .await
-            .map_err(|e| e.into_storage("usage_daily"))?;
-        let finished = self
-            .count_and_finish(&mut tx, item.batch_id, "done_count", 1, finish)
-            .await?;
+            .map_err(err)?;
+        }
+        if !stored.is_empty() {
+            tx.execute(crate::repo::usage::rollup_stmt(b, &stored))
+                .await
+                .map_err(|e| e.into_storage("usage_daily"))?;
+        }
+        // Batch rows last and in id order: short, deadlock-free row locks.
+        for (batch_id, n) in per_batch {
+            self.count_and_finish(&mut tx, batch_id, "done_count", n, finish)
+                .await?;
+        }
         tx.commit().await.map_err(err)?;
-        metrics::counter!("prompter_prompt_results_insert_total").increment(1);
-        rec.batch = Some(crate::BatchRef {
-            batch_id: item.batch_id,
-            repeat: item.repeat,
-        });
-        Ok(Some((rec, finished)))
+        metrics::counter!("prompter_prompt_results_insert_total").increment(stored.len() as u64);
+        Ok(out)
     }
 
     /// Gives up an item `owner` runs: `failed` with `error`. `Ok(None)`
@@ -709,7 +774,8 @@ impl Store {
     }
 
     /// Adds `by` to a counter and, when every item has ended, finishes the
-    /// batch (once) and enqueues its event. Returns whether it finished now.
+    /// batch (once) and enqueues its event, in one statement. Returns
+    /// whether it finished now.
     async fn count_and_finish(
         &self,
         tx: &mut WriteTx,
@@ -720,30 +786,32 @@ impl Store {
     ) -> Result<bool, StorageError> {
         let b = self.backend;
         let err = |e: crate::error::DbFail| e.into_storage(TABLE);
-        if by > 0 {
-            tx.execute(self.stmt(
-                &format!("UPDATE batches SET {counter} = {counter} + $1 WHERE id = $2"),
-                vec![sql::int(by), b.uuid(batch_id)],
-            ))
-            .await
-            .map_err(err)?;
-        }
         let now = sql::now();
+        // SET expressions read the row as it was: `finished_at` is set by
+        // the statement whose addition reaches the total.
         let row = tx
             .query_all(self.stmt(
                 &format!(
-                    "UPDATE batches SET finished_at = $1 WHERE id = $2 AND finished_at IS NULL \
-                     AND done_count + failed_count + cancelled_count >= total \
+                    "UPDATE batches SET {counter} = {counter} + $1, finished_at = CASE \
+                     WHEN finished_at IS NULL \
+                     AND done_count + failed_count + cancelled_count + $1 >= total THEN $2 \
+                     ELSE finished_at END WHERE id = $3 \
                      RETURNING {BATCH_COLUMNS}"
                 ),
-                vec![b.ts(now), b.uuid(batch_id)],
+                vec![sql::int(by), b.ts(now), b.uuid(batch_id)],
             ))
             .await
             .map_err(err)?;
         let Some(row) = row.first() else {
             return Ok(false);
         };
-        let rec = decode_batch(&self.row(row))?;
+        let r = self.row(row);
+        let ended_before =
+            r.i64("done_count")? + r.i64("failed_count")? + r.i64("cancelled_count")? - by;
+        let rec = decode_batch(&r)?;
+        if rec.finished_at.is_none() || ended_before >= rec.total {
+            return Ok(false);
+        }
         if let Some((event_id, payload)) = finish(&rec) {
             tx.execute(self.stmt(
                 super::drift::INSERT_OUTBOX_SQL,

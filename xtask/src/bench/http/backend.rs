@@ -78,6 +78,7 @@ pub(super) async fn bench_backend(
         db_url: db.url().to_owned(),
         redis: redis.map(str::to_owned),
         label: backend.clone(),
+        extra_args: Vec::new(),
     };
     let check =
         |r: &ScenarioResult, failures: &mut Vec<String>| {
@@ -293,6 +294,7 @@ pub(super) async fn bench_backend(
         "ensure",
         "run",
         "run_llm",
+        "run_llm_3k",
         "fetch_label",
         "fetch_label_304",
     ]
@@ -407,8 +409,9 @@ pub(super) async fn bench_backend(
         }
         out.probe_burst = Some(n);
     }
+    let run_path = format!("/api/prompt-templates/{seed_id}/run");
     if plan.wants("run_llm") {
-        let gen = Gen::post(&format!("/api/prompt-templates/{seed_id}/run"), run_body);
+        let gen = Gen::post(&run_path, run_body.clone());
         let r = scenario(
             plan,
             &srv_cfg,
@@ -419,6 +422,37 @@ pub(super) async fn bench_backend(
             200,
         )
         .await?;
+        out.scenarios.push(r);
+    }
+    // One SQLite instance holding many keep-alive connections (issue 16).
+    if plan.wants("run_llm_3k") && backend == "sqlite" {
+        let gen = Gen::post(&run_path, run_body);
+        let r = scenario(
+            plan,
+            &srv_cfg,
+            "run_llm_3k",
+            gen,
+            plan.llm_many_connections,
+            plan.llm_latency_ms,
+            200,
+        )
+        .await?;
+        let limit = r.connections as f64 / (r.stub_latency_ms as f64 / 1000.0);
+        println!(
+            "RESULT run_llm_3k: {:.0} runs/s = {:.3} of {limit:.0}/s (want >= {:.2}), errors {} (non-2xx {}, transport {}), peak RSS {:.1} MiB (want <= {:.0}), {} connections, load average {}",
+            r.rps,
+            r.rps / limit,
+            super::TARGET_LLM_THROUGHPUT,
+            r.non2xx + r.errors,
+            r.non2xx,
+            r.errors,
+            r.peak_rss_mib.unwrap_or(f64::NAN),
+            super::TARGET_LLM_MANY_RSS_MIB,
+            r.connections,
+            std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+        );
         out.scenarios.push(r);
     }
     seeder.close().await;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 /// What each connection sends.
 #[derive(Debug, Clone)]
-pub(super) enum Gen {
+pub(in crate::bench) enum Gen {
     /// The same request every time.
     Fixed {
         method: Method,
@@ -51,7 +51,7 @@ impl Gen {
     }
 
     /// The same POST every time.
-    pub(super) fn post(path: &str, body: Bytes) -> Gen {
+    pub(in crate::bench) fn post(path: &str, body: Bytes) -> Gen {
         Gen::Fixed {
             method: Method::POST,
             path: path.to_owned(),
@@ -79,7 +79,7 @@ impl Gen {
 }
 
 /// A create body (the same config for every org/workspace/name).
-pub(super) fn create_body(org: &str, ws: &str, name: &str) -> Bytes {
+pub(in crate::bench) fn create_body(org: &str, ws: &str, name: &str) -> Bytes {
     Bytes::from(
         json!({
             "org_id": org,
@@ -122,7 +122,7 @@ impl ConnStats {
 }
 
 /// Opens `n` connections (32 at a time, so the accept queue never overflows).
-async fn open_connections(addr: SocketAddr, n: usize) -> Res<Vec<Sender>> {
+pub(in crate::bench) async fn open_connections(addr: SocketAddr, n: usize) -> Res<Vec<Sender>> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let batch = (n - out.len()).min(32);
@@ -205,26 +205,26 @@ async fn drive(
 
 /// One scenario's numbers.
 #[derive(Debug, Clone)]
-pub(super) struct ScenarioResult {
-    pub(super) name: String,
-    pub(super) connections: usize,
-    pub(super) stub_latency_ms: u64,
-    pub(super) seconds: f64,
-    pub(super) expect: u16,
+pub(in crate::bench) struct ScenarioResult {
+    pub(in crate::bench) name: String,
+    pub(in crate::bench) connections: usize,
+    pub(in crate::bench) stub_latency_ms: u64,
+    pub(in crate::bench) seconds: f64,
+    pub(in crate::bench) expect: u16,
     /// Answers with the expected status.
-    pub(super) requests: u64,
+    pub(in crate::bench) requests: u64,
     /// Answers with another status, plus transport errors.
-    pub(super) unexpected: u64,
-    pub(super) non2xx: u64,
-    pub(super) conflicts: u64,
-    pub(super) errors: u64,
-    pub(super) statuses: BTreeMap<u16, u64>,
-    pub(super) rps: f64,
-    pub(super) p50_ms: f64,
-    pub(super) p99_ms: f64,
-    pub(super) max_ms: f64,
-    pub(super) mean_ms: f64,
-    pub(super) peak_rss_mib: Option<f64>,
+    pub(in crate::bench) unexpected: u64,
+    pub(in crate::bench) non2xx: u64,
+    pub(in crate::bench) conflicts: u64,
+    pub(in crate::bench) errors: u64,
+    pub(in crate::bench) statuses: BTreeMap<u16, u64>,
+    pub(in crate::bench) rps: f64,
+    pub(in crate::bench) p50_ms: f64,
+    pub(in crate::bench) p99_ms: f64,
+    pub(in crate::bench) max_ms: f64,
+    pub(in crate::bench) mean_ms: f64,
+    pub(in crate::bench) peak_rss_mib: Option<f64>,
     /// Latencies, µs (kept to merge rounds).
     hist: Histogram<u64>,
 }
@@ -240,14 +240,41 @@ pub(super) async fn scenario(
     expect: u16,
 ) -> Res<ScenarioResult> {
     let srv = Server::start(plan, cfg, stub_latency_ms).await?;
-    let senders = open_connections(srv.addr, connections).await?;
-    let st = drive(srv.addr, senders, Arc::new(gen), plan.warmup, plan.seconds).await;
+    let r = measure(
+        plan,
+        srv.addr,
+        name,
+        gen,
+        connections,
+        stub_latency_ms,
+        expect,
+    )
+    .await;
     let rss = srv.peak_rss_mib();
     srv.stop().await;
+    let mut r = r?;
+    r.peak_rss_mib = rss;
+    r.print();
+    Ok(r)
+}
+
+/// One scenario against a running address (a server or a balancer): open
+/// the connections, drive; `peak_rss_mib` is left for the caller.
+pub(in crate::bench) async fn measure(
+    plan: &Plan,
+    addr: SocketAddr,
+    name: &str,
+    gen: Gen,
+    connections: usize,
+    stub_latency_ms: u64,
+    expect: u16,
+) -> Res<ScenarioResult> {
+    let senders = open_connections(addr, connections).await?;
+    let st = drive(addr, senders, Arc::new(gen), plan.warmup, plan.seconds).await;
     let total: u64 = st.statuses.values().sum();
     let expected = st.statuses.get(&expect).copied().unwrap_or(0);
     let ms = |q: f64| st.hist.value_at_quantile(q) as f64 / 1000.0;
-    let r = ScenarioResult {
+    Ok(ScenarioResult {
         name: name.to_owned(),
         connections,
         stub_latency_ms,
@@ -268,27 +295,31 @@ pub(super) async fn scenario(
         p99_ms: ms(0.99),
         max_ms: st.hist.max() as f64 / 1000.0,
         mean_ms: st.hist.mean() / 1000.0,
-        peak_rss_mib: rss,
+        peak_rss_mib: None,
         statuses: st.statuses,
         hist: st.hist,
-    };
-    println!(
-        "   {:<14} {:>5} conns {:>9.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  non-2xx {:>6}  409 {:>6}  errors {:>4}  rss {:>6.1} MiB",
-        r.name,
-        r.connections,
-        r.rps,
-        r.p50_ms,
-        r.p99_ms,
-        r.max_ms,
-        r.non2xx,
-        r.conflicts,
-        r.errors,
-        r.peak_rss_mib.unwrap_or(f64::NAN)
-    );
-    Ok(r)
+    })
 }
 
 impl ScenarioResult {
+    /// The one progress line of a scenario.
+    pub(in crate::bench) fn print(&self) {
+        let r = self;
+        println!(
+            "   {:<14} {:>5} conns {:>9.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  non-2xx {:>6}  409 {:>6}  errors {:>4}  rss {:>6.1} MiB",
+            r.name,
+            r.connections,
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.non2xx,
+            r.conflicts,
+            r.errors,
+            r.peak_rss_mib.unwrap_or(f64::NAN)
+        );
+    }
+
     /// Adds another round of the same scenario.
     pub(super) fn merge(&mut self, o: ScenarioResult) {
         let _ = self.hist.add(&o.hist);
@@ -339,39 +370,57 @@ pub(super) async fn probe_burst(plan: &Plan, cfg: &ServerCfg) -> Res<u64> {
         .to_owned();
     let path = format!("/api/prompt-templates/{id}/ensure-version");
     let ensure = Bytes::from(json!({"workspace_id": ws, "org_id": ORG}).to_string());
-    let senders = open_connections(srv.addr, plan.burst).await?;
-    let barrier = Arc::new(tokio::sync::Barrier::new(plan.burst));
-    let ok = Arc::new(AtomicU64::new(0));
-    let mut set = tokio::task::JoinSet::new();
-    for mut s in senders {
-        let (barrier, path, ensure, ok) =
-            (barrier.clone(), path.clone(), ensure.clone(), ok.clone());
-        set.spawn(async move {
-            barrier.wait().await;
-            if let Ok((200, _)) = send(&mut s, Req::json(&Method::POST, &path), ensure).await {
-                ok.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+    let burst = ensure_burst(&[srv.addr], plan.burst, &path, ensure).await;
+    if let Err(e) = burst {
+        srv.stop().await;
+        return Err(e);
     }
-    while set.join_next().await.is_some() {}
     let (_, metrics) = request(srv.addr, Method::GET, "/metrics", Bytes::new()).await?;
     srv.stop().await;
-    let ok = ok.load(Ordering::Relaxed);
-    if ok != plan.burst as u64 {
-        return Err(format!(
-            "probe burst: only {ok} of {} ensure-version calls answered 200",
-            plan.burst
-        )
-        .into());
-    }
     Ok(metric_sum(
         &String::from_utf8_lossy(&metrics),
         "prompter_probe_attempts_total",
     ) as u64)
 }
 
+/// `n` concurrent `POST path` (ensure-version) on connections spread
+/// round-robin over `addrs`, released together by a barrier; an error unless
+/// every one answered 200.
+pub(in crate::bench) async fn ensure_burst(
+    addrs: &[SocketAddr],
+    n: usize,
+    path: &str,
+    body: Bytes,
+) -> Res<()> {
+    let mut senders = Vec::with_capacity(n);
+    for i in 0..n {
+        senders.push(connect(addrs[i % addrs.len()]).await?);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let ok = Arc::new(AtomicU64::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for mut s in senders {
+        let (barrier, path, body, ok) =
+            (barrier.clone(), path.to_owned(), body.clone(), ok.clone());
+        set.spawn(async move {
+            barrier.wait().await;
+            if let Ok((200, _)) = send(&mut s, Req::json(&Method::POST, &path), body).await {
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    let ok = ok.load(Ordering::Relaxed);
+    if ok != n as u64 {
+        return Err(
+            format!("probe burst: only {ok} of {n} ensure-version calls answered 200").into(),
+        );
+    }
+    Ok(())
+}
+
 /// Sum of every sample of a Prometheus metric.
-fn metric_sum(text: &str, name: &str) -> f64 {
+pub(in crate::bench) fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| {
             l.strip_prefix(name)

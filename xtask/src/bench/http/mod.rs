@@ -19,6 +19,9 @@
 //! noisy; absolute numbers are not comparable between runs):
 //! * `run_llm` (stub latency 500 ms, 1000 connections): throughput ≥ 90 % of
 //!   connections ÷ latency, no errors, server peak RSS ≤ 100 MiB;
+//! * `run_llm_3k` (SQLite only; 500 ms, 3000 connections): the same
+//!   throughput ratio (of 6000 runs/s), no errors, peak RSS ≤ 128 MiB;
+//!   printed as one `RESULT run_llm_3k …` line with the load average;
 //! * `create_unique` ≥ 70 % of a raw sqlx baseline doing the same inserts as
 //!   single-row transactions on the same database (server stopped meanwhile);
 //! * `list` / `results` first-page p50 with 100k rows ≤ 2 × the same with 1k;
@@ -49,10 +52,10 @@
 //! probes more than once).
 
 mod backend;
-mod load;
-mod report;
+pub(super) mod load;
+pub(super) mod report;
 mod seed;
-mod server;
+pub(super) mod server;
 mod usage;
 
 use crate::support::{cargo_build, target_dir, workspace_root};
@@ -60,8 +63,8 @@ use crate::TaskResult;
 use prompter_storage::testing::TestDb;
 use std::path::PathBuf;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(super) type Res<T> = Result<T, BoxError>;
 
 /// Options of `bench http`.
 #[derive(Debug, clap::Args)]
@@ -90,6 +93,9 @@ pub struct Options {
     /// Connections of run_llm [default: 1000; --quick: 200].
     #[arg(long)]
     llm_connections: Option<usize>,
+    /// Connections of run_llm_3k (one SQLite instance; issue 16) [default: 3000; --quick: 300].
+    #[arg(long)]
+    llm_many_connections: Option<usize>,
     /// Stub latency of run_llm, milliseconds.
     #[arg(long, default_value_t = 500)]
     llm_latency_ms: u64,
@@ -121,24 +127,25 @@ pub struct Options {
 
 /// Everything a run needs, resolved from the options.
 #[derive(Debug, Clone)]
-pub(super) struct Plan {
-    pub(super) quick: bool,
-    pub(super) seconds: f64,
-    pub(super) warmup: f64,
-    pub(super) connections: usize,
-    pub(super) llm_connections: usize,
-    pub(super) llm_latency_ms: u64,
-    pub(super) only: Vec<String>,
-    pub(super) small_rows: u64,
-    pub(super) mid_rows: u64,
-    pub(super) large_rows: u64,
+pub(in crate::bench) struct Plan {
+    pub(in crate::bench) quick: bool,
+    pub(in crate::bench) seconds: f64,
+    pub(in crate::bench) warmup: f64,
+    pub(in crate::bench) connections: usize,
+    pub(in crate::bench) llm_connections: usize,
+    pub(in crate::bench) llm_latency_ms: u64,
+    pub(in crate::bench) llm_many_connections: usize,
+    pub(in crate::bench) only: Vec<String>,
+    pub(in crate::bench) small_rows: u64,
+    pub(in crate::bench) mid_rows: u64,
+    pub(in crate::bench) large_rows: u64,
     /// Stored results of the large `usage` scenario.
-    pub(super) usage_rows: u64,
-    pub(super) burst: usize,
-    pub(super) bin: PathBuf,
-    pub(super) wrapper: Vec<String>,
-    pub(super) server_args: Vec<String>,
-    pub(super) logs: PathBuf,
+    pub(in crate::bench) usage_rows: u64,
+    pub(in crate::bench) burst: usize,
+    pub(in crate::bench) bin: PathBuf,
+    pub(in crate::bench) wrapper: Vec<String>,
+    pub(in crate::bench) server_args: Vec<String>,
+    pub(in crate::bench) logs: PathBuf,
 }
 
 impl Plan {
@@ -149,6 +156,8 @@ impl Plan {
 
 pub(super) const TARGET_LLM_THROUGHPUT: f64 = 0.90;
 pub(super) const TARGET_LLM_RSS_MIB: f64 = 100.0;
+/// run_llm_3k: peak RSS of the one instance holding 3000 connections.
+pub(super) const TARGET_LLM_MANY_RSS_MIB: f64 = 128.0;
 pub(super) const TARGET_CREATE_VS_RAW: f64 = 0.70;
 pub(super) const TARGET_READ_GROWTH: f64 = 2.0;
 pub(super) const PAGE_LIMIT: u32 = 50;
@@ -188,6 +197,10 @@ pub fn run(opts: Options) -> TaskResult {
             .unwrap_or(if quick { 200 } else { 1000 })
             .max(1),
         llm_latency_ms: opts.llm_latency_ms.max(1),
+        llm_many_connections: opts
+            .llm_many_connections
+            .unwrap_or(if quick { 300 } else { 3000 })
+            .max(1),
         only: opts.only.clone(),
         small_rows: 1_000,
         mid_rows: if quick { 5_000 } else { 10_000 },
@@ -213,31 +226,9 @@ pub fn run(opts: Options) -> TaskResult {
     }
     // The load generator and the raw sqlx baseline must not be a debug build
     // (an unoptimised client steals the server's CPU, an unoptimised sqlx makes
-    // a flattering baseline): `cargo xtask` is a dev build, so re-run this
-    // command from the release xtask built beside the server.
-    if cfg!(debug_assertions) && !opts.debug_build {
-        let exe = target_dir().join("release").join("xtask");
-        let args: Vec<String> = std::env::args().collect();
-        let rest = args
-            .iter()
-            .position(|a| a == "http")
-            .map(|i| &args[i + 1..])
-            .unwrap_or(&[]);
-        let status = std::process::Command::new(&exe)
-            .args(["bench", "http", "--no-build"])
-            .args(rest.iter().filter(|a| *a != "--no-build"))
-            .status()
-            .map_err(|e| {
-                format!(
-                    "running {}: {e} (build it, or drop --no-build)",
-                    exe.display()
-                )
-            })?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err(format!("release xtask: {status}").into())
-        };
+    // a flattering baseline).
+    if let Some(done) = super::rerun_from_release("http", opts.debug_build) {
+        return done;
     }
     if !plan.bin.exists() {
         return Err(format!(
@@ -246,7 +237,7 @@ pub fn run(opts: Options) -> TaskResult {
         )
         .into());
     }
-    let nofile = raise_fd_limit();
+    let nofile = super::raise_fd_limit();
     let want_backend = |b: &str| opts.backends.is_empty() || opts.backends.iter().any(|x| x == b);
 
     crate::runtime().block_on(async move {
@@ -290,22 +281,4 @@ pub fn run(opts: Options) -> TaskResult {
         }
         Ok(())
     })
-}
-
-/// Raises the soft open-files limit to the hard one (the server child inherits it).
-fn raise_fd_limit() -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let cur = getrlimit(Resource::Nofile);
-    if let Some(max) = cur.maximum {
-        if cur.current.is_some_and(|c| c < max) {
-            let _ = setrlimit(
-                Resource::Nofile,
-                Rlimit {
-                    current: Some(max),
-                    maximum: Some(max),
-                },
-            );
-        }
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }

@@ -14,23 +14,30 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 /// What a server of this backend is started with.
-pub(super) struct ServerCfg {
-    pub(super) db_url: String,
-    pub(super) redis: Option<String>,
-    pub(super) label: String,
+pub(in crate::bench) struct ServerCfg {
+    pub(in crate::bench) db_url: String,
+    pub(in crate::bench) redis: Option<String>,
+    /// Names the log file (`target/bench/server-<label>.log`).
+    pub(in crate::bench) label: String,
+    /// More `serve` arguments (after the plan's).
+    pub(in crate::bench) extra_args: Vec<String>,
 }
 
 /// A running server subprocess (killed if dropped without [`Server::stop`]).
 #[derive(Debug)]
-pub(super) struct Server {
+pub(in crate::bench) struct Server {
     child: tokio::process::Child,
-    pub(super) addr: SocketAddr,
+    pub(in crate::bench) addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Server {
     /// Starts `prompter serve` on a free port and waits for `/healthz`.
-    pub(super) async fn start(plan: &Plan, cfg: &ServerCfg, stub_latency_ms: u64) -> Res<Server> {
+    pub(in crate::bench) async fn start(
+        plan: &Plan,
+        cfg: &ServerCfg,
+        stub_latency_ms: u64,
+    ) -> Res<Server> {
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log = plan
@@ -59,6 +66,7 @@ impl Server {
             .arg("--shutdown-timeout-secs")
             .arg("5")
             .args(&plan.server_args)
+            .args(&cfg.extra_args)
             // Logging at `info` writes a line per request; the bench measures the
             // service, so only warnings reach the (file) log.
             .env("RUST_LOG", "warn")
@@ -98,7 +106,7 @@ impl Server {
     }
 
     /// Peak resident set size so far (VmHWM), MiB.
-    pub(super) fn peak_rss_mib(&self) -> Option<f64> {
+    pub(in crate::bench) fn peak_rss_mib(&self) -> Option<f64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -106,8 +114,14 @@ impl Server {
         Some(kib / 1024.0)
     }
 
+    /// `kill -9` (no graceful shutdown), then reap.
+    pub(in crate::bench) async fn kill9(mut self) -> Res<()> {
+        self.child.kill().await?; // SIGKILL
+        Ok(())
+    }
+
     /// SIGTERM, then wait (graceful shutdown); SIGKILL after a timeout.
-    pub(super) async fn stop(mut self) {
+    pub(in crate::bench) async fn stop(mut self) {
         if let Some(pid) = self
             .child
             .id()

@@ -67,7 +67,10 @@ function moveForm(ctx, name, base, scope, revs, labels, labelNames) {
     value: labelNames.includes('production') ? 'production' : (labelNames[0] || ''), autocomplete: 'off' });
   const revSelect = h('select', { id: 'move-revision', name: 'revision', required: true },
     active.map(r => h('option', { value: String(r.revision) }, `r${r.revision}${r.labels.length ? ` (${r.labels.join(', ')})` : ''}`)));
-  const panel = h('div', { id: 'move-panel', 'aria-live': 'polite' });
+  const panel = h('div', { id: 'move-panel', 'aria-live': 'polite', onkeydown: (e) => {
+    // Escape cancels a pending confirmation or force choice.
+    if (e.key === 'Escape' && panel.firstChild) { replace(panel); revSelect.focus(); }
+  } });
   const form = h('form', { class: 'card move', onsubmit: (e) => {
     e.preventDefault();
     const label = labelInput.value.trim();

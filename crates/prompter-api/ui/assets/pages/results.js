@@ -27,6 +27,7 @@ export async function list(view, ctx, id) {
   const filters = {
     version_id: q.get('version_id') || '', country: q.get('country') || '',
     since: q.get('since') || '', until: q.get('until') || '',
+    batch_id: q.get('batch_id') || '',
   };
   const cursor = q.get('cursor') || '';
   const [t, versions, page] = await Promise.all([
@@ -48,6 +49,7 @@ export async function list(view, ctx, id) {
     ctx.navigate(withQuery(`/ui/templates/${id}/results`, {
       version_id: version.value, country: country.value.trim(),
       since: fromLocalInput(since.value), until: fromLocalInput(until.value),
+      batch_id: filters.batch_id,
     }));
   } },
   h('div', {}, h('label', { for: 'f-version' }, 'Version'), version),
@@ -59,6 +61,7 @@ export async function list(view, ctx, id) {
   replace(view,
     h('p', { class: 'crumbs' }, link(`/ui/templates/${t.id}`, t.name), ' /'),
     h('h1', { tabindex: '-1' }, `Results of ${t.name}`),
+    filters.batch_id ? h('p', { id: 'batch-filter' }, 'Only the results of batch ', link(ctx.scoped(`/ui/batches/${filters.batch_id}`), h('code', {}, filters.batch_id.slice(0, 8))), '.') : null,
     form,
     resultsTable(page.items),
     h('nav', { class: 'pager', 'aria-label': 'Pages' },

@@ -58,6 +58,7 @@ export async function render(view, ctx, id) {
           ['Created', time(t.created_at)],
           t.created_by ? ['Created by', t.created_by] : null,
           t.deleted_at ? ['Deleted', time(t.deleted_at)] : null,
+          ['Variables', variables.length ? h('span', { id: 'variables' }, variables.map((v, i) => [i ? ', ' : '', h('code', {}, v)])) : 'none'],
           ['Countries', JSON.stringify(t.country_set)],
           ['Inference params', h('code', {}, JSON.stringify(t.inference_params))],
         ]),
