@@ -14,7 +14,7 @@ use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::stream;
-use prompter_service::{BatchRequest, BatchTarget};
+use prompter_service::{BatchRequest, BatchTarget, Scope};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -34,6 +34,10 @@ pub(crate) struct BatchPath {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct BatchListQuery {
+    /// Only this org's batches (optional; with `workspace_id`, unless the key fixes them).
+    org_id: Option<String>,
+    /// Only this workspace's batches (optional).
+    workspace_id: Option<String>,
     /// Only the batches of this schedule.
     schedule_id: Option<Uuid>,
     /// Page size, 1 to 1000 (default 50).
@@ -156,9 +160,26 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Read)?;
     let q: BatchListQuery = query(&req)?;
+    // Without org/workspace: everything the key can see; with them, one workspace.
+    let scope = if q.org_id.is_none() && q.workspace_id.is_none() {
+        caller.scope.clone()
+    } else {
+        let (org_id, workspace_id) = match tenant(&state, &caller, q.org_id, q.workspace_id) {
+            Ok(ids) => ids,
+            // Another org or workspace than the key's: nothing of it is visible.
+            Err(e) if e.code() == Code::PromptNotFound => {
+                return Ok(HttpResponse::Ok().json(json!({"items": [], "next_cursor": null})));
+            }
+            Err(e) => return Err(e),
+        };
+        Scope::Tenant {
+            org_id,
+            workspace_id: Some(workspace_id),
+        }
+    };
     let p = state
         .prompter
-        .list_batches(&caller.scope, q.schedule_id, &page(q.limit, &q.cursor)?)
+        .list_batches(&scope, q.schedule_id, &page(q.limit, &q.cursor)?)
         .await?;
     Ok(HttpResponse::Ok().json(List::from_page(p, |b| BatchSummary::from(&b))))
 }

@@ -266,7 +266,11 @@ pub static TABLE: &[RouteRow] = &[
         Keyed,
         [GUARDED, BODY, TEMPLATE, BATCH_CREATE]
     ),
-    route!(batches::list, Keyed, [GUARDED, PAGE]),
+    route!(
+        batches::list,
+        Keyed,
+        [GUARDED, PAGE, &[Code::ValidationFailed]]
+    ),
     route!(batches::get, Keyed, [GUARDED, BATCH]),
     route!(batches::cancel, Keyed, [GUARDED, BATCH]),
     route!(batches::retry_failed, Keyed, [GUARDED, BATCH]),

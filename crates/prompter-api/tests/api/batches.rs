@@ -184,6 +184,20 @@ async fn a_batch_runs_each_country_and_repeat_once_with_per_country_prompts() {
             .unwrap()
             .iter()
             .any(|x| x["id"] == id.as_str()));
+        // Narrowed to one workspace: this one lists it, another lists nothing.
+        let (s, l) = app
+            .get(&format!("/api/batches?org_id={org}&workspace_id=ws-1"))
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(l["items"].as_array().unwrap().len(), 1, "{l}");
+        assert_eq!(l["items"][0]["id"], id.as_str());
+        let (s, l) = app
+            .get(&format!("/api/batches?org_id={org}&workspace_id=ws-2"))
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(l["items"], json!([]));
+        let (s, _) = app.get(&format!("/api/batches?org_id={org}")).await;
+        assert_eq!(s, 422, "a workspace filter needs both ids with auth off");
         app.stop().await;
     }
 }

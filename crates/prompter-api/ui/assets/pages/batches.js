@@ -39,9 +39,8 @@ export async function list(view, ctx) {
   const s = ctx.scope();
   if (!s.org_id || !s.workspace_id) return chooseWorkspace(view, ctx, '/ui/batches', 'Batches');
   const cursor = ctx.query.get('cursor') || '';
-  const page = await get('/api/batches', { cursor, limit: PAGE });
-  // The API lists what the key can see; the page shows the chosen workspace.
-  const items = page.items.filter(b => b.org_id === s.org_id && b.workspace_id === s.workspace_id);
+  const page = await get('/api/batches', { org_id: s.org_id, workspace_id: s.workspace_id, cursor, limit: PAGE });
+  const items = page.items;
   const rows = items.map(b => h('tr', {},
     h('td', {}, link(ctx.scoped(`/ui/batches/${b.id}`), what(b), { class: 'batch-link' })),
     h('td', {}, status(b.status)),
