@@ -247,3 +247,41 @@ async fn a_schedule_whose_key_is_revoked_pauses_instead_of_spending() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn ticks_missed_while_every_instance_was_down_run_once_at_start_up() {
+    for db in backends() {
+        let test_db = fresh_db(db).await;
+        let tweak = |a: &mut prompter_api::ServeArgs| {
+            a.schedule_poll_ms = 50;
+            a.batch_poll_ms = 20;
+        };
+        let a = spawn_on(test_db.clone(), tweak).await;
+        let org = format!("org-{}", uuid::Uuid::new_v4());
+        a.create(&tracker(&org, "S")).await;
+        let (s, sch) = a
+            .post("/api/schedules", &schedule_body(&org, "latest"))
+            .await;
+        assert_eq!(s, 201, "{sch}");
+        let id = sch["id"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        a.stop().await;
+        let before = {
+            let b = spawn_on(test_db.clone(), |a| a.schedule_poll_ms = 3_600_000).await;
+            let n = schedule_batches(&b, &id).await.len();
+            b.stop().await;
+            n
+        };
+        assert!(before >= 1, "ticked while up");
+        // Everything down for four ticks, then one instance starts.
+        tokio::time::sleep(Duration::from_millis(4000)).await;
+        let c = spawn_on(test_db.clone(), tweak).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let after = schedule_batches(&c, &id).await.len();
+        c.stop().await;
+        assert!(
+            (before + 1..=before + 2).contains(&after),
+            "{db:?}: the missed ticks ran once (plus at most the tick now due), not once each: {before} → {after}"
+        );
+    }
+}
