@@ -5,7 +5,7 @@
 //! change them.
 
 use clap::{Args, Subcommand};
-use prompter_storage::{Backend, BudgetRecord, PoolConfig, Scope, Store};
+use prompter_storage::{BudgetRecord, Scope, Store};
 use std::io::Write;
 
 /// `prompter budgets …`.
@@ -81,35 +81,9 @@ fn parse_share(s: &str) -> Result<i64, String> {
     Ok((v * 1000.0).round() as i64)
 }
 
-async fn open(args: &BudgetsArgs) -> Result<Store, String> {
-    let url = args.db.url();
-    super::db::check("budgets", &url, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::connect(&url, &PoolConfig::single())
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let pending = store
-        .pending_migrations()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !pending.is_empty() {
-        if store.backend() == Backend::Postgres && !args.migrate {
-            return Err(format!(
-                "the database has {} pending migration(s): {}; run `{}` (or pass --migrate)",
-                pending.len(),
-                pending.join(", "),
-                super::db::migrate_up_hint(&url)
-            ));
-        }
-        store.migrate_up().await.map_err(|e| e.to_string())?;
-    }
-    Ok(store)
-}
-
 /// Runs one budgets command.
 pub async fn run(args: BudgetsArgs) -> Result<(), String> {
-    let store = open(&args).await?;
+    let store = super::db::open_store("budgets", &args.db.url(), args.migrate).await?;
     let out = run_on(&store, args.action).await;
     store.close().await;
     out

@@ -7,7 +7,9 @@
 //! (password redacted) on stderr.
 
 use clap::Args;
-use prompter_storage::{redact_url, StorageError, DEFAULT_DATABASE_URL};
+use prompter_storage::{
+    redact_url, Backend, PoolConfig, StorageError, Store, DEFAULT_DATABASE_URL,
+};
 
 /// `--database-url` / `PROMPTER_DATABASE_URL`, shared by every command.
 #[derive(Debug, Clone, Default, Args)]
@@ -50,4 +52,30 @@ pub fn migrate_up_hint(url: &str) -> String {
         "prompter migrate up --database-url '{}'",
         redact_url(url).replace('\'', "'\\''")
     )
+}
+
+/// Opens the store for a CLI command (`cmd` names it in refusals): the
+/// database must exist; pending migrations are applied on SQLite, and on
+/// PostgreSQL only with `--migrate` (else an error naming the command to run).
+pub(crate) async fn open_store(cmd: &str, url: &str, migrate: bool) -> Result<Store, String> {
+    check(cmd, url, false).await.map_err(|e| e.to_string())?;
+    let store = Store::connect(url, &PoolConfig::single())
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !pending.is_empty() {
+        if store.backend() == Backend::Postgres && !migrate {
+            return Err(format!(
+                "the database has {} pending migration(s): {}; run `{}` (or pass --migrate)",
+                pending.len(),
+                pending.join(", "),
+                migrate_up_hint(url)
+            ));
+        }
+        store.migrate_up().await.map_err(|e| e.to_string())?;
+    }
+    Ok(store)
 }

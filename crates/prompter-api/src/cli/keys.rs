@@ -11,7 +11,7 @@ use crate::auth;
 use crate::caller::Role;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use prompter_storage::{Backend, PoolConfig, Scope, StorageError, Store};
+use prompter_storage::{Scope, StorageError, Store};
 use std::io::Write;
 
 /// `prompter keys …`
@@ -62,32 +62,6 @@ pub enum KeysAction {
     },
 }
 
-async fn open(args: &KeysArgs) -> Result<Store, String> {
-    let url = args.db.url();
-    super::db::check("keys", &url, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::connect(&url, &PoolConfig::single())
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let pending = store
-        .pending_migrations()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !pending.is_empty() {
-        if store.backend() == Backend::Postgres && !args.migrate {
-            return Err(format!(
-                "the database has {} pending migration(s): {}; run `{}` (or pass --migrate)",
-                pending.len(),
-                pending.join(", "),
-                super::db::migrate_up_hint(&url)
-            ));
-        }
-        store.migrate_up().await.map_err(|e| e.to_string())?;
-    }
-    Ok(store)
-}
-
 fn ts(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
         .unwrap_or_else(|| "-".into())
@@ -114,7 +88,7 @@ fn check_id(what: &str, v: &str) -> Result<(), String> {
 
 /// Runs the action; the error says why.
 pub async fn run(args: KeysArgs) -> Result<(), String> {
-    let store = open(&args).await?;
+    let store = super::db::open_store("keys", &args.db.url(), args.migrate).await?;
     let out = run_on(&store, args.action).await;
     store.close().await;
     out
