@@ -116,6 +116,12 @@ impl InsertSpec {
 
     /// The whole statement for `rows` rows, placeholders `$1…` in row order.
     pub fn sql(&self, rows: usize) -> String {
+        self.sql_for(Backend::Postgres, rows)
+    }
+
+    /// [`InsertSpec::sql`] with `backend`'s placeholders (`?` on SQLite; see
+    /// [`Backend::push_param`]).
+    pub(crate) fn sql_for(&self, backend: Backend, rows: usize) -> String {
         let per_row = self.width();
         let mut sql = self.prefix();
         sql.push_str("VALUES ");
@@ -127,8 +133,7 @@ impl InsertSpec {
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&p.to_string());
+                backend.push_param(&mut sql, p);
             }
             sql.push(')');
         }
@@ -430,7 +435,14 @@ impl Writer {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+            sql.push('(');
+            for k in 1..=4 {
+                if k > 1 {
+                    sql.push_str(", ");
+                }
+                b.push_param(&mut sql, p + k);
+            }
+            sql.push(')');
             values.extend([
                 crate::sql::text(org),
                 crate::sql::text(ws),
@@ -474,7 +486,11 @@ impl Writer {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+            sql.push('(');
+            b.push_param(&mut sql, i * 2 + 1);
+            sql.push_str(", ");
+            b.push_param(&mut sql, i * 2 + 2);
+            sql.push(')');
             values.extend([b.uuid(*id), crate::sql::int(*rev)]);
         }
         sql.push_str(match b {
@@ -510,7 +526,11 @@ impl Writer {
     /// `INSERT INTO … VALUES (…), … {tail}` for `rows` rows (see [`InsertSpec::sql`]).
     fn insert_stmt(&self, rows: usize, values: Vec<Value>) -> Statement {
         debug_assert_eq!(values.len(), rows * self.spec.width());
-        Statement::from_sql_and_values(self.backend.db(), self.spec.sql(rows), values)
+        Statement::from_sql_and_values(
+            self.backend.db(),
+            self.spec.sql_for(self.backend, rows),
+            values,
+        )
     }
 }
 

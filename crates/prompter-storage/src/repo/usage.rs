@@ -54,7 +54,7 @@ pub(crate) fn rollup_stmt(b: Backend, ids: &[Uuid]) -> Statement {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("${}", i + 1));
+        b.push_param(&mut sql, i + 1);
     }
     sql.push_str(
         ") GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 \
