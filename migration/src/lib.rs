@@ -28,6 +28,7 @@ mod m20261201_000004_api_key_name_expiry;
 mod m20261201_000005_provider_usage;
 mod m20261201_000006_cluster_coordination;
 mod m20261201_000007_batches_schedules;
+mod m20261202_000008_prompt_generation;
 pub mod types;
 
 /// The migrator: every Prompter migration, oldest first.
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_provider_usage::Migration),
             Box::new(m20261201_000006_cluster_coordination::Migration),
             Box::new(m20261201_000007_batches_schedules::Migration),
+            Box::new(m20261202_000008_prompt_generation::Migration),
         ]
     }
 }

@@ -313,6 +313,7 @@ impl Application {
             },
             batch_cap_share: args.batch_cap_share,
             batch_max_items: args.batch_max_items.max(1),
+            template_cache_entries: args.template_cache_entries,
             ..ServiceConfig::default()
         };
         let body = BodyConfig {
@@ -403,9 +404,9 @@ impl Application {
         if let Some(w) = webhook {
             background.push(webhook::spawn_dispatcher(store.clone(), w));
         }
-        background.extend(crate::generation_watch::spawn(
+        background.push(crate::generation_watch::spawn(
             watched,
-            store,
+            prompter.clone(),
             Duration::from_millis(args.cluster_poll_ms.max(10)),
         ));
         if let Some(r) = &redis {

@@ -136,9 +136,15 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTER_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// How often the database's change generations are polled to drop
-    /// caches (API keys) changed by another process, milliseconds.
+    /// caches (API keys, templates) changed by another process, milliseconds.
     #[arg(long, env = "PROMPTER_CLUSTER_POLL_MS", default_value_t = 250)]
     pub cluster_poll_ms: u64,
+    /// Templates (and label/revision lookups) each instance keeps in memory
+    /// for runs, ensure-version and fetch by label; dropped within
+    /// `--cluster-poll-ms` of a delete, restore or label change made by any
+    /// process. 0 turns the cache off.
+    #[arg(long, env = "PROMPTER_TEMPLATE_CACHE_ENTRIES", default_value_t = 4096)]
+    pub template_cache_entries: usize,
     /// `Cache-Control: private, max-age=N` of `GET /api/prompts/{name}`
     /// (clients revalidate with `If-None-Match` after that).
     #[arg(long, env = "PROMPTER_PROMPT_MAX_AGE_SECS", default_value_t = 5)]

@@ -338,7 +338,9 @@ impl Prompter {
                 ))
             }
             BatchTarget::Template { id } => {
-                let tpl = self.active_template(scope, *id, None, None).await?;
+                let tpl = std::sync::Arc::unwrap_or_clone(
+                    self.active_template(scope, *id, None, None).await?,
+                );
                 let name = tpl.name.clone();
                 Ok((tpl, Some(name).filter(|n| !n.is_empty()), None))
             }

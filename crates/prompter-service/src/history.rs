@@ -46,13 +46,13 @@ impl Prompter {
         let event = self
             .template_event("template.deleted", &(&tpl).into())
             .map(|(id, body)| (id, body.to_string()));
-        match self
+        let deleted = self
             .inner
             .store
             .soft_delete_template(scope, id, event)
-            .await
-            .map_err(template_missing)?
-        {
+            .await;
+        self.inner.templates.clear();
+        match deleted.map_err(template_missing)? {
             TemplateDelete::Deleted => Ok(()),
             TemplateDelete::LabelsInUse(labels) => Err(ServiceError::LabelInUse { labels }),
         }
@@ -64,7 +64,9 @@ impl Prompter {
         let event = self
             .template_event("template.restored", &(&tpl).into())
             .map(|(id, body)| (id, body.to_string()));
-        match self.inner.store.restore_template(scope, id, event).await {
+        let restored = self.inner.store.restore_template(scope, id, event).await;
+        self.inner.templates.clear();
+        match restored {
             Ok(t) => Ok(t),
             Err(StorageError::Conflict {
                 existing_template_id,

@@ -24,6 +24,7 @@ pub mod prompts;
 mod runs;
 pub mod schedules;
 pub mod telemetry;
+pub mod template_cache;
 mod templates;
 mod usage;
 mod versions;
@@ -73,6 +74,9 @@ pub struct ServiceConfig {
     pub batch_cap_share: f64,
     /// Most items one batch may have.
     pub batch_max_items: usize,
+    /// Bound of the template cache (templates, and label/revision lookups;
+    /// 0 turns it off; see [`template_cache`]).
+    pub template_cache_entries: usize,
 }
 
 impl Default for ServiceConfig {
@@ -91,6 +95,7 @@ impl Default for ServiceConfig {
             breaker: breaker::BreakerConfig::default(),
             batch_cap_share: 0.5,
             batch_max_items: batches::DEFAULT_MAX_ITEMS,
+            template_cache_entries: template_cache::DEFAULT_ENTRIES,
         }
     }
 }
@@ -141,6 +146,9 @@ struct Inner {
     recent_versions: versions::RecentVersions,
     /// Wakes this instance's batch worker when a batch is created here.
     batch_wake: tokio::sync::Notify,
+    /// Templates and revision lookups (serving once the host polls the
+    /// `prompts` generation into it).
+    templates: template_cache::TemplateCache,
 }
 
 impl Prompter {
@@ -161,6 +169,7 @@ impl Prompter {
                     cfg.batch_cap_share,
                 ),
                 batch_wake: Default::default(),
+                templates: template_cache::TemplateCache::new(cfg.template_cache_entries),
                 breakers: Arc::new(breaker::Breakers::new(cfg.breaker)),
                 budgets: Default::default(),
                 store,
@@ -176,6 +185,12 @@ impl Prompter {
     /// The store (for health checks and history reads).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The template cache; the host reports each poll of the `prompts`
+    /// generation to it ([`template_cache::TemplateCache::observe`]).
+    pub fn template_cache(&self) -> &template_cache::TemplateCache {
+        &self.inner.templates
     }
 
     /// The settings.

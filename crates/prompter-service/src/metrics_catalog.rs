@@ -42,6 +42,9 @@ pub const PROVIDER_ERRORS_TOTAL: &str = "prompter_provider_errors_total";
 pub const VERSION_DRIFT_TOTAL: &str = "prompter_version_drift_total";
 /// Runs answered from an idempotency key without calling the provider.
 pub const IDEMPOTENT_REPLAYS_TOTAL: &str = "prompter_idempotent_replays_total";
+/// Template cache lookups by `result` (hit, miss), counted while the cache
+/// serves (see [`crate::template_cache`]).
+pub const TEMPLATE_CACHE_TOTAL: &str = "prompter_template_cache_total";
 /// Database pool connections by `state` (idle, in_use).
 pub const DB_POOL_CONNECTIONS: &str = "prompter_db_pool_connections";
 /// Database operations that failed because the pool or database was unavailable.
@@ -136,6 +139,8 @@ pub fn register_all() {
     counter!(RESULTS_INSERT_TOTAL).absolute(0);
     counter!(OPENAI_FINGERPRINT_PRESENT_TOTAL).absolute(0);
     counter!(IDEMPOTENT_REPLAYS_TOTAL).absolute(0);
+    counter!(TEMPLATE_CACHE_TOTAL, "result" => "hit").absolute(0);
+    counter!(TEMPLATE_CACHE_TOTAL, "result" => "miss").absolute(0);
     counter!(DB_POOL_TIMEOUTS_TOTAL).absolute(0);
     counter!(BUDGET_EXCEEDED_TOTAL).absolute(0);
     counter!(BATCHES_CREATED_TOTAL).absolute(0);

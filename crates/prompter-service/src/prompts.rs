@@ -12,6 +12,7 @@ use prompter_storage::{
     RevisionRef, RevisionSummary, RevisionTag, Scope, TemplateRecord,
 };
 use serde_json::{json, Value};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The label that always means the newest active revision.
@@ -187,15 +188,16 @@ impl Prompter {
         }
     }
 
-    /// The revision a selector means, with the labels pointing to it (one
-    /// query). A deleted revision is found by number, never through a label.
+    /// The revision a selector means, with the labels pointing to it: from
+    /// the template cache, else one query (then cached, but never for
+    /// `latest`). A deleted revision is found by number, never through a label.
     pub async fn resolve_prompt(
         &self,
         key: &PromptKey,
         sel: &Selector,
     ) -> ServiceResult<ResolvedPrompt> {
-        let found = self.inner.store.find_revision(key, sel.as_ref()).await?;
-        let Some(LabelledRevision { template, labels }) = found else {
+        let found = self.find_revision(key, sel).await?;
+        let Some(found) = found else {
             let otherwise = match sel.as_ref() {
                 RevisionRef::Number(_) => ServiceError::RevisionNotFound,
                 RevisionRef::Latest => ServiceError::PromptNotFound,
@@ -203,18 +205,49 @@ impl Prompter {
             };
             return Err(self.prompt_missing(key, otherwise).await);
         };
+        let LabelledRevision { template, labels } = Arc::unwrap_or_clone(found);
         Ok(ResolvedPrompt { template, labels })
     }
 
+    /// The cached lookup, else one query (cached when the cache serves).
+    async fn find_revision(
+        &self,
+        key: &PromptKey,
+        sel: &Selector,
+    ) -> ServiceResult<Option<Arc<LabelledRevision>>> {
+        let cache = &self.inner.templates;
+        let by = sel.as_ref();
+        if let Some(hit) = cache.lookup(key, by) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.epoch();
+        let Some(found) = self.inner.store.find_revision(key, by).await? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        cache.put_lookup(epoch, key, by, found.clone());
+        Ok(Some(found))
+    }
+
     /// What [`Prompter::resolve_prompt`] would find, reduced to what an ETag
-    /// covers (a small row: conditional fetches answer 304 from it); None
-    /// when nothing is found (resolve it for the error).
+    /// covers: from the template cache when it serves (a miss reads the
+    /// whole revision once and caches it), else a small-row query; None when
+    /// nothing is found (resolve it for the error).
     pub async fn resolve_tag(
         &self,
         key: &PromptKey,
         sel: &Selector,
     ) -> ServiceResult<Option<RevisionTag>> {
-        Ok(self.inner.store.revision_tag(key, sel.as_ref()).await?)
+        if !self.inner.templates.caches(sel.as_ref()) {
+            return Ok(self.inner.store.revision_tag(key, sel.as_ref()).await?);
+        }
+        Ok(self.find_revision(key, sel).await?.map(|f| RevisionTag {
+            template_id: f.template.id,
+            config_hash: f.template.config_hash.clone(),
+            deleted: f.template.deleted_at.is_some(),
+            revision: f.template.revision,
+            labels: f.labels.clone(),
+        }))
     }
 
     /// Moves (or creates) a label; see [`LabelMoveRequest`].
@@ -271,17 +304,20 @@ impl Prompter {
                 "template_id": target.id,
                 "moved_by": moved_by,
             }));
-            match store
+            let moved = store
                 .move_label(key, label, &target, cur_rev, moved_by, event)
-                .await?
-            {
+                .await?;
+            match moved {
                 LabelMove::Moved { previous } => {
+                    // Committed: this instance's cached lookups go now
+                    // (others' with their next poll of the generation).
+                    self.inner.templates.clear();
                     return Ok(LabelMoved {
                         label: label.to_owned(),
                         revision: target.revision,
                         template_id: target.id,
                         previous_revision: previous,
-                    })
+                    });
                 }
                 LabelMove::Conflict { current } => {
                     if expected.is_some() {
@@ -315,12 +351,13 @@ impl Prompter {
             "previous_revision": current.map(|l| l.revision),
             "moved_by": moved_by,
         }));
-        match self
+        let removed = self
             .inner
             .store
             .remove_label(key, label, moved_by, event)
-            .await?
-        {
+            .await?;
+        self.inner.templates.clear();
+        match removed {
             Some(rev) => Ok(rev),
             None => Err(self.prompt_missing(key, ServiceError::LabelNotFound).await),
         }

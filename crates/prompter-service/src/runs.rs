@@ -12,6 +12,7 @@ use prompter_storage::{
     Claim, NewResult, PromptKey, ResultRecord, RunRelease, Scope, TemplateRecord,
 };
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -98,7 +99,7 @@ impl Prompter {
         idempotency: Option<IdempotencyKey>,
     ) -> ServiceResult<RunOutcome> {
         let resolved = self.resolve_prompt(key, sel).await?;
-        let tpl = resolved.template;
+        let tpl = Arc::new(resolved.template);
         if tpl.deleted_at.is_some() {
             return Err(ServiceError::RevisionNotFound);
         }
@@ -128,7 +129,7 @@ impl Prompter {
     async fn run_resolved(
         &self,
         scope: &Scope,
-        tpl: TemplateRecord,
+        tpl: Arc<TemplateRecord>,
         claim_id: Uuid,
         req: RunRequest,
         idempotency: Option<IdempotencyKey>,

@@ -204,7 +204,9 @@ impl Prompter {
             BatchTarget::Prompt { key, selector } => {
                 self.resolve_prompt(key, selector).await?.template
             }
-            BatchTarget::Template { id } => self.active_template(scope, *id, None, None).await?,
+            BatchTarget::Template { id } => {
+                std::sync::Arc::unwrap_or_clone(self.active_template(scope, *id, None, None).await?)
+            }
         };
         self.plan_batch(&tpl, &batch, req.target_label())?;
         let rec = self

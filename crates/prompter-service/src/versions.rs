@@ -9,6 +9,7 @@ use chrono::Utc;
 use prompter_domain::{resolve_provider, version_key_from_response, Provider};
 use prompter_providers::ProbeRequest;
 use prompter_storage::{NewVersion, Scope, StorageError, TemplateRecord, VersionRecord};
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -34,11 +35,21 @@ impl Prompter {
         id: Uuid,
         org_id: Option<&str>,
         workspace_id: Option<&str>,
-    ) -> ServiceResult<TemplateRecord> {
-        let tpl = match self.inner.store.get_template(scope, id).await {
-            Ok(t) => t,
-            Err(StorageError::NotFound) => return Err(ServiceError::TemplateNotFound),
-            Err(e) => return Err(e.into()),
+    ) -> ServiceResult<Arc<TemplateRecord>> {
+        let cache = &self.inner.templates;
+        let tpl = match cache.template(id) {
+            Some(t) if scope.allows(&t.org_id, &t.workspace_id) => t,
+            Some(_) => return Err(ServiceError::TemplateNotFound),
+            None => {
+                let epoch = cache.epoch();
+                let t = match self.inner.store.get_template(scope, id).await {
+                    Ok(t) => Arc::new(t),
+                    Err(StorageError::NotFound) => return Err(ServiceError::TemplateNotFound),
+                    Err(e) => return Err(e.into()),
+                };
+                cache.put_template(epoch, t.clone());
+                t
+            }
         };
         let mismatch = org_id.is_some_and(|o| o != tpl.org_id)
             || workspace_id.is_some_and(|w| w != tpl.workspace_id);

@@ -102,7 +102,7 @@ pub use repo::{
     LabelMove, LabelRecord, LabelledRevision, NewBatch, NewBatchItem, NewSchedule, PromptKey,
     PromptSummary, RevisionRef, RevisionSummary, RevisionTag, ScheduleRecord, TemplateDelete,
     TickClaim, UsageKey, UsageQuery, UsageRow, WorkspaceSummary, API_KEYS_GENERATION,
-    IDEMPOTENCY_IN_FLIGHT_LEASE,
+    IDEMPOTENCY_IN_FLIGHT_LEASE, PROMPTS_GENERATION,
 };
 pub use sql::sqlite_timestamp;
 pub use store::{

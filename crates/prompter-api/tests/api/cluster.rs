@@ -2,7 +2,9 @@
 //! service (issue 16): one webhook delivery per event, every event delivered
 //! when an instance holding leases is killed (`kill -9` of a real process),
 //! a key revoked by `prompter keys revoke` refused by every instance within
-//! one second, and one rate limit per key across instances.
+//! one second, a label moved or a template deleted on one instance seen by
+//! every other instance's template cache within one second, and one rate
+//! limit per key across instances.
 
 use crate::helpers::*;
 use prompter_api::auth::{create_key, KeySpec};
@@ -384,6 +386,117 @@ async fn a_key_revoked_by_the_cli_is_refused_by_every_instance_within_a_second()
         for app in &apps {
             app.stop().await;
         }
+    }
+}
+
+/// Polls `check` every 20 ms until it holds; how long that took (panics
+/// after 5 s).
+async fn time_until<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while !check().await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{what} after 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t0.elapsed()
+}
+
+#[tokio::test]
+async fn template_caches_follow_changes_made_on_another_instance_within_a_second() {
+    for db in backends() {
+        let shared = fresh_db(db).await;
+        let a = spawn_on(shared.clone(), |_| {}).await;
+        let b = spawn_on(shared.clone(), |_| {}).await;
+        let q = "org_id=org-cache&workspace_id=ws-1";
+        let mut ids = Vec::new();
+        for user in ["Say hello.", "Say hello twice."] {
+            let (st, t) = a
+                .post(
+                    "/api/prompt-templates",
+                    &json!({"org_id": "org-cache", "workspace_id": "ws-1", "name": "cached",
+                            "model_id": "gpt-4o", "user_prompt_template": user}),
+                )
+                .await;
+            assert_eq!(st, 201, "{t}");
+            ids.push(t["id"].as_str().unwrap().to_owned());
+        }
+        let put = |app: &TestApp, body: serde_json::Value| {
+            let rb = app
+                .client
+                .put(app.url(&format!("/api/prompts/cached/labels/production?{q}")))
+                .json(&body);
+            async move { send(rb).await }
+        };
+        assert_eq!(put(&a, json!({"revision": 1})).await.status, 200);
+        let fetched = |app: &TestApp| {
+            let url = format!("/api/prompts/cached?label=production&{q}");
+            let rb = app.client.get(app.url(&url));
+            async move { send(rb).await.body["revision"].as_i64() }
+        };
+        assert_eq!(fetched(&b).await, Some(1));
+        // B answers from memory now.
+        let key = prompter_storage::PromptKey {
+            org_id: "org-cache".into(),
+            workspace_id: "ws-1".into(),
+            name: "cached".into(),
+        };
+        let by = prompter_storage::RevisionRef::Label("production");
+        assert!(
+            b.prompter.template_cache().lookup(&key, by).is_some(),
+            "{db:?}: B cached the lookup"
+        );
+        // A moves the label: B follows within a second.
+        assert_eq!(
+            put(&a, json!({"revision": 2, "expected_revision": 1}))
+                .await
+                .status,
+            200
+        );
+        let moved = time_until("B to see the label move", || async {
+            fetched(&b).await == Some(2)
+        })
+        .await;
+        // A deletes revision 1 (no label points to it now), which B has
+        // cached from a run: B refuses to run it within a second.
+        let run = |app: &TestApp| {
+            let rb = app
+                .client
+                .post(app.url(&format!("/api/prompt-templates/{}/run", ids[0])))
+                .json(&json!({"rendered_prompt": "hi"}));
+            async move { send(rb).await.status }
+        };
+        assert_eq!(run(&b).await, 200);
+        let id0: uuid::Uuid = ids[0].parse().unwrap();
+        assert!(b.prompter.template_cache().template(id0).is_some());
+        let del = a
+            .send(
+                a.client
+                    .delete(a.url(&format!("/api/prompt-templates/{}", ids[0]))),
+            )
+            .await;
+        assert!(
+            del.status < 300,
+            "{db:?}: delete: {} {}",
+            del.status,
+            del.body
+        );
+        assert_eq!(run(&a).await, 404, "{db:?}: A at once");
+        let deleted = time_until("B to refuse the deleted template", || async {
+            run(&b).await == 404
+        })
+        .await;
+        println!("{db:?}: label move seen by B after {moved:?}, deletion after {deleted:?}");
+        for (what, t) in [("label move", moved), ("deletion", deleted)] {
+            assert!(
+                t < Duration::from_secs(1),
+                "{db:?}: {what} seen after {t:?}"
+            );
+        }
+        a.stop().await;
+        b.stop().await;
     }
 }
 

@@ -15,6 +15,11 @@ const TABLE: &str = "cluster_generations";
 /// The generation bumped by every change to `api_keys` (trigger).
 pub const API_KEYS_GENERATION: &str = "api_keys";
 
+/// The generation bumped (triggers) when a template is deleted or restored
+/// and when a label is created, moved or removed: what a template cache
+/// holds (migration 000008).
+pub const PROMPTS_GENERATION: &str = "prompts";
+
 impl Store {
     /// The current generation of `name` (0 when it was never bumped).
     pub async fn generation(&self, name: &str) -> Result<i64, StorageError> {
@@ -29,6 +34,23 @@ impl Store {
             Some(r) => self.row(&r).big("generation"),
             None => Ok(0),
         }
+    }
+
+    /// Every generation, by name (one round trip for a poll).
+    pub async fn generations(&self) -> Result<Vec<(String, i64)>, StorageError> {
+        let rows = self
+            .q_all(self.stmt(
+                "SELECT name, generation FROM cluster_generations ORDER BY name",
+                vec![],
+            ))
+            .await
+            .map_err(|e| e.into_storage(TABLE))?;
+        rows.iter()
+            .map(|r| {
+                let r = self.row(r);
+                Ok((r.text("name")?, r.big("generation")?))
+            })
+            .collect()
     }
 
     /// Bumps the generation of `name` (creating it at 1).

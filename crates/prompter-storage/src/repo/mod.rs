@@ -20,7 +20,7 @@ pub use batches::{
     TickClaim,
 };
 pub use budgets::BudgetRecord;
-pub use generations::API_KEYS_GENERATION;
+pub use generations::{API_KEYS_GENERATION, PROMPTS_GENERATION};
 pub use idempotency::IDEMPOTENCY_IN_FLIGHT_LEASE;
 pub use prompts::{
     LabelEvent, LabelMove, LabelRecord, LabelledRevision, PromptKey, PromptSummary, RevisionRef,
