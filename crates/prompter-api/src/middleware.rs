@@ -12,7 +12,9 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError};
 use futures::FutureExt;
+use metrics::SharedString;
 use prompter_service::metrics_catalog::{HTTP_REQUESTS_TOTAL, HTTP_REQUEST_DURATION_SECONDS};
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 use tracing::Instrument;
@@ -31,7 +33,51 @@ pub struct AccessLog(pub bool);
 /// The matched route pattern (`/api/prompt-templates/{id}`, or `unmatched`),
 /// computed once per request by [`observe`] (request extensions).
 #[derive(Debug, Clone)]
-pub struct RoutePattern(pub String);
+pub struct RoutePattern(pub Cow<'static, str>);
+
+/// A metric label value for an HTTP method (static for the usual ones).
+fn method_label(m: &actix_web::http::Method) -> SharedString {
+    use actix_web::http::Method as M;
+    let s = match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        _ => return SharedString::from(m.as_str().to_owned()),
+    };
+    SharedString::const_str(s)
+}
+
+/// A metric label value for a status (static for the ones the API answers).
+fn status_label(s: StatusCode) -> SharedString {
+    const STATIC: &[(u16, &str)] = &[
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (409, "409"),
+        (413, "413"),
+        (415, "415"),
+        (421, "421"),
+        (422, "422"),
+        (429, "429"),
+        (500, "500"),
+        (503, "503"),
+    ];
+    match STATIC.iter().find(|(c, _)| *c == s.as_u16()) {
+        Some((_, t)) => SharedString::const_str(t),
+        None => SharedString::from(s.as_u16().to_string()),
+    }
+}
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
@@ -49,11 +95,15 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let rid = request_id(&req);
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = method_label(req.method());
+    let route: Cow<'static, str> = match crate::routes::table::pattern_of(req.path()) {
+        Some(p) => Cow::Borrowed(p),
+        None => Cow::Owned(
+            req.request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
+    };
     {
         let mut ext = req.extensions_mut();
         ext.insert(RequestId(rid.clone()));
@@ -87,13 +137,10 @@ pub async fn observe(
                 "request"
             );
         }
-        let labels = [
-            ("method", method.clone()),
-            ("route", route.clone()),
-            ("status", status.as_u16().to_string()),
-        ];
-        metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method.clone(), "route" => route.clone())
+        let route = SharedString::from(route.clone());
+        metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method.clone(), "route" => route.clone(), "status" => status_label(status))
+            .increment(1);
+        metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method.clone(), "route" => route)
             .record(started.elapsed().as_secs_f64());
     };
     // The request was moved into the service, so failures travel as errors
