@@ -451,12 +451,14 @@ fn access_by_path() -> &'static HashMap<&'static str, Access> {
     })
 }
 
-/// The table's path templates in registration order, split into segments
-/// (`None`: a `{param}` segment).
-fn templates() -> &'static [(&'static str, Vec<Option<&'static str>>)] {
-    static T: OnceLock<Vec<(&'static str, Vec<Option<&'static str>>)>> = OnceLock::new();
+/// A path template and its segments (`None`: a `{param}` segment).
+type Template = (&'static str, Vec<Option<&'static str>>);
+
+/// The table's path templates in registration order, split into segments.
+fn templates() -> &'static [Template] {
+    static T: OnceLock<Vec<Template>> = OnceLock::new();
     T.get_or_init(|| {
-        let mut out: Vec<(&'static str, Vec<Option<&'static str>>)> = Vec::new();
+        let mut out: Vec<Template> = Vec::new();
         for r in routes() {
             let path = r.path.as_str();
             if out.iter().any(|(p, _)| *p == path) {
