@@ -21,6 +21,7 @@
 use crate::metrics_catalog::TEMPLATE_CACHE_TOTAL;
 use prompter_storage::{LabelledRevision, PromptKey, RevisionRef, TemplateRecord};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -147,6 +148,18 @@ impl TemplateCache {
 
     /// Stores a template read at `epoch`.
     pub fn put_template(&self, epoch: u64, t: Arc<TemplateRecord>) {
+        self.put(epoch, |m| &mut m.templates, t.id, t);
+    }
+
+    /// Inserts into the map `pick` chooses, unless a clear happened since
+    /// `epoch` or the cache does not serve; a full map is emptied first.
+    fn put<K: Eq + Hash, V>(
+        &self,
+        epoch: u64,
+        pick: impl FnOnce(&mut Maps) -> &mut HashMap<K, V>,
+        k: K,
+        v: V,
+    ) {
         if !self.serving() {
             return;
         }
@@ -154,10 +167,11 @@ impl TemplateCache {
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        if maps.templates.len() >= self.capacity {
-            maps.templates.clear();
+        let map = pick(&mut maps);
+        if map.len() >= self.capacity {
+            map.clear();
         }
-        maps.templates.insert(t.id, t);
+        map.insert(k, v);
     }
 
     /// A cached lookup (never for `latest`).
@@ -179,20 +193,9 @@ impl TemplateCache {
         by: RevisionRef<'_>,
         found: Arc<LabelledRevision>,
     ) {
-        if !self.serving() {
-            return;
+        if let Some(k) = LookupKey::new(key, by) {
+            self.put(epoch, |m| &mut m.lookups, k, found);
         }
-        let Some(k) = LookupKey::new(key, by) else {
-            return;
-        };
-        let mut maps = self.maps();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if maps.lookups.len() >= self.capacity {
-            maps.lookups.clear();
-        }
-        maps.lookups.insert(k, found);
     }
 }
 
