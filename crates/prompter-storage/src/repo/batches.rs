@@ -13,6 +13,7 @@
 //! index on (`batch_id`, `country`, `batch_repeat`) refuses a second one:
 //! an item produces at most one result.
 
+use super::lease::{lease_end, LeaseClaim};
 use crate::sql::{self, Row, WriteTx};
 use crate::{NewResult, Page, PageRequest, ResultRecord, Scope, StorageError, Store};
 use chrono::{DateTime, Utc};
@@ -233,18 +234,17 @@ fn decode_item(r: &Row<'_>) -> Result<BatchItemRecord, StorageError> {
     })
 }
 
-fn lease_end(now: DateTime<Utc>, lease: std::time::Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
-}
+/// The claim: queued items due at `$3`, and running ones whose lease ran out.
+const CLAIM: LeaseClaim = LeaseClaim {
+    table: ITEMS,
+    also_set: ", status = 'running', attempts = attempts + 1, updated_at = $3",
+    due: "(status = 'queued' AND next_attempt_at <= $3) \
+          OR (status = 'running' AND lease_until <= $3)",
+    order_by: "next_attempt_at, seq",
+    returning: ITEM_COLUMNS,
+};
 
 impl Store {
-    fn lock_clause(&self) -> &'static str {
-        match self.backend {
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            crate::Backend::Sqlite => "",
-        }
-    }
-
     /// Creates a batch and its items in one transaction, `queued`. With an
     /// idempotency key already used in the workspace: the earlier batch
     /// (`Existing`) or `Mismatch`. With a `tick`, the schedule's
@@ -451,26 +451,8 @@ impl Store {
         lease: std::time::Duration,
         limit: u64,
     ) -> Result<Vec<BatchItemRecord>, StorageError> {
-        let b = self.backend;
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let lock = self.lock_clause();
-        let sql = format!(
-            "UPDATE batch_items SET status = 'running', claimed_by = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 WHERE id IN (\
-             SELECT id FROM batch_items WHERE (status = 'queued' AND next_attempt_at <= $3) \
-             OR (status = 'running' AND lease_until <= $3) \
-             ORDER BY next_attempt_at, seq LIMIT $4{lock}) RETURNING {ITEM_COLUMNS}"
-        );
         let rows = self
-            .w_all(self.stmt(
-                &sql,
-                vec![
-                    sql::text(owner),
-                    b.ts(lease_end(now, lease)),
-                    b.ts(now),
-                    limit.into(),
-                ],
-            ))
+            .claim_leased(&CLAIM, owner, now, lease, limit)
             .await
             .map_err(|e| e.into_storage(ITEMS))?;
         let mut items = rows

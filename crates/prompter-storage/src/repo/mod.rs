@@ -6,6 +6,7 @@ mod budgets;
 mod drift;
 mod generations;
 mod idempotency;
+mod lease;
 mod outbox;
 mod prompts;
 mod results;

@@ -1,15 +1,14 @@
 //! Webhook outbox: durable deliveries with retry bookkeeping, claimed with a
 //! lease so that one instance among many delivers each row.
 //!
-//! [`Store::claim_outbox`] is one `UPDATE … WHERE id IN (SELECT … LIMIT n)
-//! RETURNING …` statement: on PostgreSQL the inner select takes
-//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows
-//! instead of waiting (and re-check the lease after a concurrent commit); on
-//! SQLite the statement runs under the database write lock, which serialises
-//! claimers of every process on the file. A claim holds until `lease_until`;
-//! a row claimed by an instance that died is claimed again after it.
+//! [`Store::claim_outbox`] is the claim-with-lease statement of
+//! `repo/lease.rs` (shared with batch items): one `UPDATE … WHERE id IN
+//! (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING …`. A claim holds
+//! until `lease_until`; a row claimed by an instance that died is claimed
+//! again after it.
 
 use super::drift::INSERT_OUTBOX_SQL;
+use super::lease::LeaseClaim;
 use crate::entity::webhook_outbox::{Column as C, Entity as Outbox};
 use crate::sql::{self, Row};
 use crate::{OutboxRecord, StorageError, Store};
@@ -33,15 +32,15 @@ const RELEASE_SQL: &str = "UPDATE webhook_outbox SET claimed_by = NULL, lease_un
 const COLUMNS: &str = "id, event_id, payload, attempts, next_attempt_at, delivered_at, \
     last_error, created_at, claimed_by, lease_until";
 
-/// The claim statement; `lock` is `FOR UPDATE SKIP LOCKED` on PostgreSQL.
-fn claim_sql(lock: &str) -> String {
-    format!(
-        "UPDATE webhook_outbox SET claimed_by = $1, lease_until = $2 WHERE id IN (\
-         SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $3 \
-         AND (lease_until IS NULL OR lease_until <= $3) \
-         ORDER BY next_attempt_at, id LIMIT $4{lock}) RETURNING {COLUMNS}"
-    )
-}
+/// The claim: undelivered rows due at `$3` whose lease, if any, ran out.
+const CLAIM: LeaseClaim = LeaseClaim {
+    table: TABLE,
+    also_set: "",
+    due: "delivered_at IS NULL AND next_attempt_at <= $3 \
+          AND (lease_until IS NULL OR lease_until <= $3)",
+    order_by: "next_attempt_at, id",
+    returning: COLUMNS,
+};
 
 fn decode(r: &Row<'_>) -> Result<OutboxRecord, StorageError> {
     Ok(OutboxRecord {
@@ -99,19 +98,8 @@ impl Store {
         lease: std::time::Duration,
         limit: u64,
     ) -> Result<Vec<OutboxRecord>, StorageError> {
-        let b = self.backend;
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let lock = match b {
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            crate::Backend::Sqlite => "",
-        };
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let sql = claim_sql(lock);
         let rows = self
-            .w_all(self.stmt(
-                &sql,
-                vec![sql::text(owner), b.ts(until), b.ts(now), limit.into()],
-            ))
+            .claim_leased(&CLAIM, owner, now, lease, limit)
             .await
             .map_err(|e| e.into_storage(TABLE))?;
         let mut claimed = rows
