@@ -241,13 +241,7 @@ impl Prompter {
         if !self.inner.templates.caches(sel.as_ref()) {
             return Ok(self.inner.store.revision_tag(key, sel.as_ref()).await?);
         }
-        Ok(self.find_revision(key, sel).await?.map(|f| RevisionTag {
-            template_id: f.template.id,
-            config_hash: f.template.config_hash.clone(),
-            deleted: f.template.deleted_at.is_some(),
-            revision: f.template.revision,
-            labels: f.labels.clone(),
-        }))
+        Ok(self.find_revision(key, sel).await?.map(|f| f.tag()))
     }
 
     /// Moves (or creates) a label; see [`LabelMoveRequest`].

@@ -48,6 +48,19 @@ pub struct LabelledRevision {
     pub labels: Vec<String>,
 }
 
+impl LabelledRevision {
+    /// What an ETag covers of it (see [`Store::revision_tag`]).
+    pub fn tag(&self) -> RevisionTag {
+        RevisionTag {
+            template_id: self.template.id,
+            config_hash: self.template.config_hash.clone(),
+            deleted: self.template.deleted_at.is_some(),
+            revision: self.template.revision,
+            labels: self.labels.clone(),
+        }
+    }
+}
+
 /// The small part of a revision that a conditional fetch compares: what
 /// can change in the answer (see [`Store::revision_tag`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +462,20 @@ impl Store {
         values
     }
 
+    /// The row of a revision lookup: every template column (`full`) or only
+    /// the ETag's, plus `labels`.
+    async fn revision_row(
+        &self,
+        key: &PromptKey,
+        by: RevisionRef<'_>,
+        full: bool,
+    ) -> Result<Option<sea_orm::QueryResult>, StorageError> {
+        let sql = REVISION_SQL.get(self.backend, full, by);
+        self.q_one(self.stmt(sql, Self::revision_values(key, by)))
+            .await
+            .map_err(|e| e.into_storage(TEMPLATES))
+    }
+
     /// The revision `by` means, with the labels pointing to it: one
     /// statement (a label is joined to its template).
     pub async fn find_revision(
@@ -456,12 +483,9 @@ impl Store {
         key: &PromptKey,
         by: RevisionRef<'_>,
     ) -> Result<Option<LabelledRevision>, StorageError> {
-        let sql = REVISION_SQL.get(self.backend, true, by);
-        let row = self
-            .q_one(self.stmt(sql, Self::revision_values(key, by)))
-            .await
-            .map_err(|e| e.into_storage(TEMPLATES))?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = self.revision_row(key, by, true).await? else {
+            return Ok(None);
+        };
         let r = self.row(&row);
         Ok(Some(LabelledRevision {
             template: decode_template(&r)?,
@@ -478,12 +502,9 @@ impl Store {
         key: &PromptKey,
         by: RevisionRef<'_>,
     ) -> Result<Option<RevisionTag>, StorageError> {
-        let sql = REVISION_SQL.get(self.backend, false, by);
-        let row = self
-            .q_one(self.stmt(sql, Self::revision_values(key, by)))
-            .await
-            .map_err(|e| e.into_storage(TEMPLATES))?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = self.revision_row(key, by, false).await? else {
+            return Ok(None);
+        };
         let r = self.row(&row);
         Ok(Some(RevisionTag {
             template_id: r.uuid("id")?,
